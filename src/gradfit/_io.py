@@ -1,0 +1,61 @@
+"""Atomic file output: write to a temporary name in the same folder, then rename."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["atomic_write", "ensure_dir", "write_json", "write_text", "save_npy"]
+
+
+def ensure_dir(path):
+    """Create folder ``path`` (and its parents) or raise InputError saying why not."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create output folder {str(path)!r}: {exc.strerror}; "
+            "choose a folder you can write to"
+        ) from None
+    if not os.access(path, os.W_OK):
+        raise InputError(
+            f"output folder {str(path)!r} is not writable; "
+            "choose a folder you can write to"
+        )
+    return path
+
+
+def atomic_write(path, write):
+    """Call ``write(file)`` on a temporary binary file, then rename it to ``path``.
+
+    A run interrupted part-way leaves either the old file or none, never a
+    truncated one.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_text(path, text):
+    atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON; NaN and infinity are rejected, not written."""
+    text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
+    write_text(path, text)
+
+
+def save_npy(path, array):
+    atomic_write(path, lambda file: np.save(file, np.asarray(array), allow_pickle=False))

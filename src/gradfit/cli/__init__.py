@@ -1,0 +1,69 @@
+"""The ``gradfit`` command line: report, factorise and mlp subcommands."""
+
+import sys
+
+from ..errors import DivergenceError, InputError
+from . import factorise, mlp
+from ._common import EXIT_FAILURE, EXIT_USAGE, CommandParser
+
+__all__ = ["build_parser", "main"]
+
+SUBCOMMANDS = (factorise, mlp)
+
+DESCRIPTION = """\
+Fit models by gradient descent with PyTorch autograd and check them against the
+closed form: low-rank factorisation A ~ U V^T against the truncated SVD, and a
+small ReLU network trained from raw tensors.
+"""
+
+EPILOG = """\
+examples:
+  gradfit report --out report          reproduce the Iris study as a report
+  gradfit factorise matrix.csv --rank 5 --out fit
+  gradfit mlp --runs 10
+
+Run 'gradfit COMMAND --help' for the options of one command.
+"""
+
+
+def build_parser():
+    """Build the top-level parser with one subparser per subcommand."""
+    from .. import __version__
+
+    parser = CommandParser(
+        prog="gradfit", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=_formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"gradfit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in SUBCOMMANDS:
+        module.add_parser(commands, _formatter)
+    return parser
+
+
+def _formatter(prog):
+    import argparse
+
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def main(argv=None):
+    """Run the command line and return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except InputError as exc:
+        print(f"gradfit {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DivergenceError as exc:
+        print(f"gradfit {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:
+        name = f" {exc.filename!r}" if exc.filename else ""
+        print(f"gradfit {args.command}: error: {exc.strerror or exc}{name}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(f"gradfit {args.command}: interrupted; no partial output was written",
+              file=sys.stderr)
+        return 130
