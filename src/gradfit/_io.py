@@ -41,6 +41,8 @@ def atomic_write(path, write):
     try:
         with os.fdopen(fd, "wb") as file:
             write(file)
+        # mkstemp creates the file as 0600; give it the permissions open() would.
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -59,3 +61,9 @@ def write_json(path, obj):
 
 def save_npy(path, array):
     atomic_write(path, lambda file: np.save(file, np.asarray(array), allow_pickle=False))
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
