@@ -1,0 +1,152 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from cli_helpers import assert_one_line_error, run_cli
+
+
+@pytest.fixture
+def matrix_csv(tmp_path):
+    path = tmp_path / "m.csv"
+    rows = np.arange(1, 13, dtype=float).reshape(4, 3) + np.eye(4, 3)
+    path.write_text("x,y,z\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    return path
+
+
+def test_help_lists_commands_and_example():
+    status, out, _ = run_cli("--help")
+    assert status == 0
+    for word in ("report", "factorise", "mlp", "example"):
+        assert word in out
+
+
+@pytest.mark.parametrize("command", ["report", "factorise", "mlp"])
+def test_subcommand_help_has_example(command):
+    status, out, _ = run_cli(command, "--help")
+    assert status == 0
+    assert "example" in out
+    assert f"gradfit {command}" in out
+
+
+def test_python_dash_m_runs():
+    result = subprocess.run([sys.executable, "-m", "gradfit", "--version"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert result.stdout.startswith("gradfit ")
+
+
+def test_subprocess_bad_rank_is_one_line(matrix_csv):
+    result = subprocess.run(
+        [sys.executable, "-m", "gradfit", "factorise", str(matrix_csv), "--rank", "9"],
+        capture_output=True, text=True, check=False,
+    )
+    assert_one_line_error(result.returncode, result.stderr, 2, "rank=9", "min(m, n)=3")
+
+
+def test_factorise_writes_factors(matrix_csv, tmp_path):
+    prefix = tmp_path / "out" / "fit"
+    status, out, err = run_cli("factorise", matrix_csv, "--rank", "2", "--out", prefix,
+                               "--lr", "0.002", "--epochs", "3000")
+    assert status == 0, err
+    U = np.loadtxt(f"{prefix}_U.csv", delimiter=",")
+    V = np.loadtxt(f"{prefix}_V.csv", delimiter=",")
+    assert U.shape == (4, 2)
+    assert V.shape == (3, 2)
+    assert "truncated SVD" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        ("1,2\n3,abc\n", ("line 2, column 2", "'abc' is not a number")),
+        ("1,2\n3,nan\n", ("line 2, column 2", "not finite")),
+        ("1,2\ninf,4\n", ("line 2, column 1", "not finite")),
+        ("", ("no data rows",)),
+        ("1,2,3\n", ("1x3 matrix", "at least 2 rows")),
+        ("1\n2\n", ("2x1 matrix",)),
+    ],
+)
+def test_factorise_bad_file(tmp_path, content, fragments):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    status, _, err = run_cli("factorise", path, "--rank", "1", "--out", tmp_path / "o")
+    assert_one_line_error(status, err, 2, *fragments)
+    assert not list(tmp_path.glob("o_*"))
+
+
+def test_factorise_missing_file(tmp_path):
+    status, _, err = run_cli("factorise", tmp_path / "none.csv", "--rank", "1")
+    assert_one_line_error(status, err, 2, "not found", "none.csv")
+
+
+def test_factorise_folder_as_file(tmp_path):
+    status, _, err = run_cli("factorise", tmp_path, "--rank", "1")
+    assert_one_line_error(status, err, 2, "is a folder")
+
+
+def test_factorise_binary_file(tmp_path):
+    path = tmp_path / "bin.csv"
+    path.write_bytes(b"\xff\xfe\x00\x01")
+    status, _, err = run_cli("factorise", path, "--rank", "1")
+    assert_one_line_error(status, err, 2, "not a UTF-8 text file")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("--rank", "0"), ("--rank", "'0' is below 1")),
+        (("--rank", "4"), ("rank=4", "min(m, n)=3")),
+        (("--rank", "two"), ("--rank", "'two' is not an integer")),
+        (("--rank", "1", "--epochs", "0"), ("--epochs", "'0' is below 1")),
+        (("--rank", "1", "--lr", "0"), ("--lr", "'0' is not positive")),
+        (("--rank", "1", "--lr", "-0.001"), ("--lr", "not positive")),
+        (("--rank", "1", "--lr", "fast"), ("--lr", "'fast' is not a number")),
+        (("--rank", "1", "--lr", "nan"), ("--lr", "not positive and finite")),
+    ],
+)
+def test_factorise_bad_arguments(matrix_csv, args, fragments):
+    status, _, err = run_cli("factorise", matrix_csv, *args)
+    assert_one_line_error(status, err, 2, *fragments)
+
+
+def test_factorise_output_folder_cannot_be_created(matrix_csv, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    status, _, err = run_cli("factorise", matrix_csv, "--rank", "1",
+                             "--out", blocker / "sub" / "fit")
+    assert_one_line_error(status, err, 2, "cannot create output folder")
+
+
+def test_report_output_folder_cannot_be_created(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    status, _, err = run_cli("report", "--out", blocker / "report")
+    assert_one_line_error(status, err, 2, "cannot create output folder")
+
+
+def test_report_bad_runs():
+    status, _, err = run_cli("report", "--runs", "0")
+    assert_one_line_error(status, err, 2, "--runs", "below 1")
+
+
+def test_unknown_command():
+    status, _, err = run_cli("fly")
+    assert_one_line_error(status, err, 2, "invalid choice")
+
+
+def test_mlp_prints_table():
+    status, out, _ = run_cli("mlp", "--runs", "2", "--epochs", "5", "--quiet")
+    assert status == 0
+    for word in ("mean", "sd", "min", "max"):
+        assert word in out
+
+
+def test_factorise_divergence_writes_nothing(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(",".join(["1000"] * 5) for _ in range(8)) + "\n")
+    status, out, err = run_cli("factorise", path, "--rank", "2", "--lr", "0.01",
+                               "--out", tmp_path / "fit")
+    assert_one_line_error(status, err, 1, "diverged at epoch", "learning rate")
+    assert out == ""
+    assert not list(tmp_path.glob("fit*"))
