@@ -54,7 +54,7 @@ def test_packaged_copy_equals_shared_file():
         ("5.1,3.5,1.4,0.2,Iris-setosa\n5.1,nan,1.4,0.2,Iris-setosa\n",
          "line 2, column 2: 'nan' is not finite"),
         ("5.1,3.5,1.4,0.2,\n", "class name (column 5) is empty"),
-        ("\n\n", "holds no data rows"),
+        ("\n\n", "contains no data rows"),
     ],
 )
 def test_parse_iris_rejects(text, fragment):
@@ -99,10 +99,10 @@ def test_read_missing_as_nan(tmp_path):
         ("1,2\n3,inf\n", "line 2, column 2: 'inf' is not finite"),
         ("1,2\n3,\n", "line 2, column 2: an empty cell is not a number"),
         ("1,2\n3,4,5\n", "line 2: found 3 columns where the first data row has 2"),
-        ("", "holds no data rows"),
-        ("x,y\n", "holds no data rows"),
-        ("1,2,3\n", "holds a 1x3 matrix"),
-        ("1\n2\n3\n", "holds a 3x1 matrix"),
+        ("", "contains no data rows"),
+        ("x,y\n", "contains no data rows"),
+        ("1,2,3\n", "contains a 1x3 matrix"),
+        ("1\n2\n3\n", "contains a 3x1 matrix"),
     ],
 )
 def test_read_matrix_rejects(tmp_path, content, fragment):

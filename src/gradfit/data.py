@@ -78,7 +78,7 @@ def parse_iris(text, source="<text>"):
         rows.append(values)
         names.append(name)
     if not rows:
-        raise InputError(f"{source} holds no data rows; check the file")
+        raise InputError(f"{source} contains no data rows; check the file")
 
     class_names = tuple(dict.fromkeys(names))
     index = {name: k for k, name in enumerate(class_names)}
@@ -116,7 +116,7 @@ def read_matrix(path, *, missing=None):
 
     A first row in which no cell is a number is taken as a header and skipped.
     The delimiter is a tab for ``.tsv`` and ``.tab`` files, a comma otherwise
-    (or a tab when the first line holds tabs but no commas).
+    (or a tab when the first line contains tabs but no commas).
 
     Parameters
     ----------
@@ -165,11 +165,11 @@ def _load_npy(raw, path, missing):
     if not isinstance(array, np.ndarray) or array.ndim != 2:
         shape = getattr(array, "shape", None)
         raise InputError(
-            f"{str(path)!r} holds an array of shape {shape}; a 2-D matrix is needed"
+            f"{str(path)!r} contains an array of shape {shape}; a 2-D matrix is needed"
         )
     if array.dtype.kind not in "iuf":
         raise InputError(
-            f"{str(path)!r} holds dtype {array.dtype}; a real numeric matrix is needed"
+            f"{str(path)!r} contains dtype {array.dtype}; a real numeric matrix is needed"
         )
     if array.dtype.kind == "f":
         bad = ~np.isfinite(array)
@@ -207,7 +207,7 @@ def _parse_text_matrix(raw, path, missing):
     if rows and _is_header(rows[0][1]):
         rows = rows[1:]
     if not rows:
-        raise InputError(f"{source!r} holds no data rows; give a file with a numeric matrix")
+        raise InputError(f"{source!r} contains no data rows; give a file with a numeric matrix")
 
     width = len(rows[0][1])
     values = []
@@ -225,7 +225,7 @@ def _parse_text_matrix(raw, path, missing):
 
 
 def _is_header(row):
-    """A row is a header when none of its non-empty cells parses as a number."""
+    """Return True when none of the non-empty cells of ``row`` parses as a number."""
     cells = [c.strip() for c in row if c.strip()]
     for cell in cells:
         try:
@@ -239,10 +239,10 @@ def _is_header(row):
 def _check_shape(matrix, path):
     m, n = matrix.shape
     if m == 0 or n == 0:
-        raise InputError(f"{str(path)!r} holds an empty matrix ({m}x{n}); give a non-empty one")
+        raise InputError(f"{str(path)!r} contains an empty matrix ({m}x{n}); give a non-empty one")
     if m < 2 or n < 2:
         raise InputError(
-            f"{str(path)!r} holds a {m}x{n} matrix; factorising needs at least 2 rows "
+            f"{str(path)!r} contains a {m}x{n} matrix; factorising needs at least 2 rows "
             "and 2 columns"
         )
 

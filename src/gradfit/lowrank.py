@@ -1,7 +1,7 @@
 """Low-rank factorisation A ~ U V^T by plain gradient descent, as the study did it.
 
 gradfit returns V with shape (n, rank), so the reconstruction is ``U @ V.T``
-(torch's convention; scikit-learn's ``components_`` holds V^T instead).
+(torch's convention; scikit-learn's ``components_`` stores V^T instead).
 """
 
 import math

@@ -80,7 +80,7 @@ def train_mlp(data_tr, targets_tr, num_epochs=100, lr=0.01):
 def accuracy(logits, targets):
     """Return the fraction of rows whose arg-max logit equals the target, in [0, 1].
 
-    ``logits`` has shape (N, c) or holds predicted classes of shape (N,);
+    ``logits`` has shape (N, c) or contains predicted classes of shape (N,);
     ``targets`` has shape (N,).
     """
     predictions = logits.argmax(dim=1) if logits.ndim == 2 else logits

@@ -28,7 +28,7 @@ class Paragraph:
 
 @dataclass(frozen=True)
 class Table:
-    """A table of preformatted cells; ``align`` holds "l" or "r" per column."""
+    """A table of preformatted cells; ``align`` gives "l" or "r" per column."""
 
     header: tuple
     rows: tuple
