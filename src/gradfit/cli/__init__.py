@@ -64,6 +64,7 @@ def main(argv=None):
         print(f"gradfit {args.command}: error: {exc.strerror or exc}{name}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        print(f"gradfit {args.command}: interrupted; no partial output was written",
-              file=sys.stderr)
+        # Each output file is renamed into place only once complete.
+        print(f"gradfit {args.command}: interrupted; files not yet written are absent, "
+              "none is half-written", file=sys.stderr)
         return 130
