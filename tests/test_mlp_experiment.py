@@ -139,3 +139,18 @@ def test_runs_csv_has_one_row_per_run():
     assert rows[9]["run"] == "5"
     assert float(rows[0]["validation_accuracy"]) == pytest.approx(
         results[0].diagnosis.validation_accuracy[0], abs=1e-6)
+
+
+def test_collapse_section_uses_first_runs_of_distribution():
+    from gradfit.report import ReportOptions
+    from gradfit.report.collapse import collapse_section
+    from gradfit.report.document import Figure, Table
+
+    blocks, results = collapse_section(ReportOptions(seed=0, runs=10, collapse_runs=40))
+    collapse = results["collapse"]
+    assert collapse["first_runs_differing_from_sequential"] == 0
+    assert [c["runs"] for c in collapse["configurations"]] == [40] * 5
+    first_runs, configs = [b for b in blocks if isinstance(b, Table)]
+    assert len(first_runs.rows) == 10
+    assert configs.rows[0][4] == str(collapse["configurations"][0]["failures"])
+    assert len([b for b in blocks if isinstance(b, Figure)]) == 2

@@ -292,7 +292,7 @@ def write_outputs(out_dir, args, results, splits, class_names):
         "fail_below": args.fail_below,
         "validation_fraction": args.validation_fraction if args.data else None,
         "torch": torch.__version__,
-        "configurations": [_finite(config_json(r)) for r in results],
+        "configurations": [config_json(r) for r in results],
     }
     csv_text = runs_csv(results)
 
@@ -304,13 +304,3 @@ def write_outputs(out_dir, args, results, splits, class_names):
         _io.atomic_write(path, lambda file, data=png: file.write(data))
     return paths
 
-
-def _finite(obj):
-    """Replace non-finite floats by None so that the JSON stays standard."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
