@@ -192,10 +192,11 @@ def wilson_interval(successes, n, z=Z_95):
 def summarise_diagnosis(diagnosis):
     """Aggregate a RunDiagnosis into a JSON-ready dict.
 
-    Holds the validation-accuracy mean, sample standard deviation, minimum,
-    maximum and quantiles; the failure count and rate with its 95 % Wilson
-    interval; and how many failed runs diverged, had a dead hidden unit, sat at
-    chance level or never predicted some class on the training rows.
+    The dict contains the mean, sample standard deviation, minimum, maximum
+    and quantiles of the validation accuracy, and the failure count and rate
+    with its 95 % Wilson interval. It also counts the failed runs that
+    diverged, had a dead hidden unit, sat at chance level or never predicted
+    some class on the training rows.
     """
     valid = diagnosis.validation_accuracy
     train = diagnosis.train_accuracy

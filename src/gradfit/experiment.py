@@ -73,7 +73,7 @@ def run_config(split, config, runs, *, hidden=(12,), num_epochs=100, lr=0.01, se
                callback=None):
     """Train ``runs`` networks of one configuration on ``split`` and diagnose them.
 
-    ``split`` must already be scaled as ``config.scaling`` says. Every
+    ``split`` must already be scaled by the method ``config.scaling`` names. Every
     configuration draws from a fresh generator seeded with ``seed``.
 
     Returns

@@ -91,9 +91,10 @@ def scale_features(features, scaling, *, reference=None, feature_names=None):
     constant = (ref == ref[0]).all(dim=0)
     if constant.any():
         names = feature_names or [f"feature {j + 1}" for j in range(features.shape[1])]
-        shown = ", ".join(repr(names[j]) for j in constant.nonzero().flatten().tolist())
+        constant_names = ", ".join(
+            repr(names[j]) for j in constant.nonzero().flatten().tolist())
         warnings.warn(
-            f"feature {shown} is constant on the rows used for scaling, so it is set "
+            f"feature {constant_names} is constant on the rows used for scaling, so it is set "
             "to 0 and carries no information; drop it or check the data",
             ConstantFeatureWarning, stacklevel=2,
         )
@@ -104,9 +105,9 @@ def scale_features(features, scaling, *, reference=None, feature_names=None):
 def iris_study_split(scaling="variance", iris=None, n_train=100):
     """Prepare the bundled Iris data as the study did, with a choice of scaling.
 
-    The rows are shuffled and the classes numbered as in ``prepare_iris_study``;
-    the scaling statistics come from all 150 rows, as in the study, and the first
-    ``n_train`` rows train. With ``scaling="variance"`` the result equals
+    The rows are shuffled and the classes numbered as in ``prepare_iris_study``.
+    The scaling statistics come from all 150 rows, as in the study, and the
+    first ``n_train`` rows train. With ``scaling="variance"`` the result equals
     ``prepare_iris_study()``.
     """
     iris = load_iris() if iris is None else iris
@@ -132,7 +133,7 @@ def read_labelled_csv(path, target):
 
     Every column other than ``target`` is a feature and must hold a finite
     number on every row. Labels may be any text, such as class names or 1-based
-    integers; they are coded 0..C-1 in sorted order, numerically when every
+    integers. They are coded 0..C-1 in sorted order, numerically when every
     label is a number and as text otherwise. Blank lines are skipped.
 
     Parameters
@@ -150,7 +151,7 @@ def read_labelled_csv(path, target):
     rows = _read_rows(path)
     if not rows:
         raise InputError(f"{source!r} contains no rows; give a CSV file with a header row")
-    header_line, header = rows[0]
+    header = rows[0][1]
     header = [name.strip() for name in header]
     _check_header(header, source)
     if target not in header:
@@ -198,9 +199,9 @@ def read_labelled_csv(path, target):
 def stratified_split(labels, validation_fraction=1 / 3, seed=0, class_names=None):
     """Split rows into training and validation sets with each class in both.
 
-    The rows are shuffled with ``numpy.random.default_rng(seed)``; each class
-    of n_c rows then gives round(n_c * validation_fraction) of them, at least 1
-    and at most n_c - 1, to validation.
+    The rows are shuffled with ``numpy.random.default_rng(seed)``. Each class
+    of n_c rows then gives round(n_c * validation_fraction) of them to
+    validation, but at least 1 and at most n_c - 1.
 
     Parameters
     ----------
@@ -236,7 +237,8 @@ def stratified_split(labels, validation_fraction=1 / 3, seed=0, class_names=None
         rows = order[shuffled == k]
         if len(rows) < 2:
             raise InputError(
-                f"class {names[k]!r} has {len(rows)} row, but a stratified split needs "
+                f"class {names[k]!r} has {len(rows)} row{'' if len(rows) == 1 else 's'}, "
+                "but a stratified split needs "
                 "at least 2 rows per class (one to train, one to validate); add rows "
                 "or remove the class"
             )

@@ -57,6 +57,10 @@ def add_parser(commands, formatter):
                         help="CSV file with a header row (default: the bundled Iris data)")
     parser.add_argument("--target", metavar="COLUMN", default=None,
                         help="name of the label column of --data")
+    parser.add_argument("--validation-fraction", type=open_fraction, default=1 / 3,
+                        metavar="F",
+                        help="share of each class of --data held out (default: 1/3)")
+
     parser.add_argument("--runs", type=positive_int, default=10,
                         help="trainings per configuration (default: %(default)s)")
     parser.add_argument("--epochs", type=positive_int, default=100,
@@ -66,6 +70,7 @@ def add_parser(commands, formatter):
                              "(default: %(default)s)")
     parser.add_argument("--hidden", type=layer_widths, default=(12,), metavar="H[,H...]",
                         help="hidden layer widths, such as 12 or 64,32 (default: 12)")
+
     parser.add_argument("--init", type=choice_list(INIT_SCHEMES, "initialisation"),
                         default=("uniform01",), metavar="NAME[,NAME...]",
                         help="weight initialisations to compare (default: uniform01)")
@@ -80,16 +85,15 @@ def add_parser(commands, formatter):
                         default=("gd",), metavar="NAME[,NAME...]",
                         help="gd (plain gradient descent), momentum (0.9) or adam "
                              "(default: gd)")
+
     parser.add_argument("--fail-below", type=accuracy_threshold, default=DEFAULT_FAIL_BELOW,
                         metavar="ACC",
                         help="a run fails below this validation accuracy "
                              "(default: %(default)s)")
-    parser.add_argument("--validation-fraction", type=open_fraction, default=1 / 3,
-                        metavar="F",
-                        help="share of each class of --data held out (default: 1/3)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the weight generator and of the --data split "
                              "(default: %(default)s)")
+
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="write results.json, runs.csv and figures into DIR")
     parser.add_argument("--quiet", action="store_true", help="show no progress bar")
@@ -97,14 +101,14 @@ def add_parser(commands, formatter):
     return parser
 
 
-def choice_list(choices, what):
+def choice_list(choices, kind):
     """Return an argparse type that parses comma-separated names from ``choices``."""
     def parse(text):
         names = [name.strip() for name in text.split(",")]
         for name in names:
             if name not in choices:
                 raise argparse.ArgumentTypeError(
-                    f"unknown {what} {name!r}; use one or more of {', '.join(choices)}"
+                    f"unknown {kind} {name!r}; use one or more of {', '.join(choices)}"
                 )
         return tuple(dict.fromkeys(names))
     return parse
@@ -144,13 +148,14 @@ def open_fraction(text):
     return value
 
 
-def _parse_float(text, wanted):
+def _parse_float(text, expected):
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; use {wanted}") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; use {expected}") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not finite; use {wanted}")
+        raise argparse.ArgumentTypeError(f"{text!r} is not finite; use {expected}")
     return value
 
 

@@ -176,6 +176,7 @@ def _diagnosis_text(study):
     items = [f"{n} {what}" for what, n in causes.items()]
     listed = ", ".join(items[:-1]) + " and " + items[-1]
     common, n_common = max(causes.items(), key=lambda item: item[1])
+
     loss_failed = float(np.median(d.final_loss[d.failed]))
     passed = ~d.failed
     text = (
@@ -191,6 +192,7 @@ def _diagnosis_text(study):
             f"against {s['mean_dead_units_healthy']:.2f}"
         )
     text += "."
+
     if s["failures_with_dead_units"] < failed / 2:
         text += (
             " Dead units thus explain fewer than half of the failures: most failed runs "
