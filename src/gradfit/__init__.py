@@ -3,11 +3,15 @@ closed forms and trusted peers."""
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .batched import BatchedTraining, init_batched_mlp, train_batched
 from .baselines import best_linear_map, pca_projection, principal_angles, truncated_svd
 from .data import IRIS_MD5, IrisData, load_iris, read_matrix
-from .errors import ConvergenceWarning, DivergenceError, InputError
+from .diagnosis import RunDiagnosis, diagnose_runs, summarise_diagnosis, wilson_interval
+from .errors import ConstantFeatureWarning, ConvergenceWarning, DivergenceError, InputError
+from .experiment import MLPConfig, config_grid, run_config
 from .lowrank import gd_factorise_ad, squared_error, suggest_learning_rate
 from .mlp import accuracy, mlp, prepare_iris_study, repeat_training, train_mlp
+from .tabular import iris_study_split, read_labelled_csv, scale_features, stratified_split
 
 try:
     __version__ = version("gradfit")
@@ -16,22 +20,37 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "IRIS_MD5",
+    "BatchedTraining",
+    "ConstantFeatureWarning",
     "ConvergenceWarning",
     "DivergenceError",
     "InputError",
     "IrisData",
+    "MLPConfig",
+    "RunDiagnosis",
     "accuracy",
     "best_linear_map",
+    "config_grid",
+    "diagnose_runs",
     "gd_factorise_ad",
+    "init_batched_mlp",
+    "iris_study_split",
     "load_iris",
     "mlp",
     "pca_projection",
     "prepare_iris_study",
     "principal_angles",
+    "read_labelled_csv",
     "read_matrix",
     "repeat_training",
+    "run_config",
+    "scale_features",
     "squared_error",
+    "stratified_split",
     "suggest_learning_rate",
+    "summarise_diagnosis",
+    "train_batched",
     "train_mlp",
     "truncated_svd",
+    "wilson_interval",
 ]

@@ -1,6 +1,11 @@
 """Exception and warning classes raised by gradfit."""
 
-__all__ = ["ConvergenceWarning", "DivergenceError", "InputError"]
+__all__ = [
+    "ConstantFeatureWarning",
+    "ConvergenceWarning",
+    "DivergenceError",
+    "InputError",
+]
 
 
 class InputError(ValueError):
@@ -45,3 +50,7 @@ class DivergenceError(ArithmeticError):
 
 class ConvergenceWarning(UserWarning):
     """An iterative fit stopped at its epoch limit before meeting its tolerance."""
+
+
+class ConstantFeatureWarning(UserWarning):
+    """A feature takes one value on every row, so scaling sets it to zero."""

@@ -27,6 +27,9 @@ def add_parser(commands, formatter):
                              "(default: %(default)s)")
     parser.add_argument("--runs", type=positive_int, default=10,
                         help="number of repeated MLP trainings (default: %(default)s)")
+    parser.add_argument("--collapse-runs", type=positive_int, default=1000,
+                        help="trainings per configuration in the section on collapsed "
+                             "runs (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true",
                         help="print nothing but errors and show no progress bar")
     parser.set_defaults(run=run)
@@ -34,7 +37,8 @@ def add_parser(commands, formatter):
 
 
 def run(args):
-    options = ReportOptions(seed=args.seed, runs=args.runs)
+    options = ReportOptions(seed=args.seed, runs=args.runs,
+                            collapse_runs=args.collapse_runs)
     with progress(len(SECTIONS), "report", quiet=args.quiet, unit="section") as bar:
         results = write_report(args.out, options, on_section=lambda _: bar.update(1))
     if not args.quiet:

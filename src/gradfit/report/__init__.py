@@ -8,6 +8,7 @@ import torch
 
 from .. import _io
 from ..data import IRIS_MD5, iris_bytes, md5_hex
+from .collapse import collapse_section
 from .document import Document, Heading, Paragraph
 from .factorisation import factorisation_sections
 from .mlp import mlp_section
@@ -23,15 +24,18 @@ class ReportOptions:
         Seed passed to ``torch.manual_seed`` before each section's experiment.
     runs : int
         Number of repeated MLP trainings in the study's table.
+    collapse_runs : int
+        Number of trainings per configuration in the section on collapsed runs.
     """
 
     seed: int = 0
     runs: int = 10
+    collapse_runs: int = 1000
 
 
 #: Section builders in report order. Each takes ReportOptions and returns
 #: ``(blocks, results)``: report blocks and a dict merged into results.json.
-SECTIONS = (factorisation_sections, mlp_section)
+SECTIONS = (factorisation_sections, mlp_section, collapse_section)
 
 
 def build_report(options=ReportOptions(), *, on_section=None):
@@ -87,6 +91,7 @@ def environment(options):
         "torch_threads": 1,
         "seed": options.seed,
         "runs": options.runs,
+        "collapse_runs": options.collapse_runs,
     }
 
 
