@@ -6,6 +6,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .baselines import best_linear_map, pca_projection, principal_angles, truncated_svd
 from .data import IRIS_MD5, IrisData, load_iris, read_matrix
 from .errors import ConvergenceWarning, DivergenceError, InputError
+from ._factorise import FactorisationResult, factorise
 from .lowrank import gd_factorise_ad, squared_error, suggest_learning_rate
 from .mlp import accuracy, mlp, prepare_iris_study, repeat_training, train_mlp
 
@@ -18,10 +19,12 @@ __all__ = [
     "IRIS_MD5",
     "ConvergenceWarning",
     "DivergenceError",
+    "FactorisationResult",
     "InputError",
     "IrisData",
     "accuracy",
     "best_linear_map",
+    "factorise",
     "gd_factorise_ad",
     "load_iris",
     "mlp",
