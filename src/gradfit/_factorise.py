@@ -22,7 +22,7 @@ STOP_REASONS = ("tol", "max_epochs", "stalled", "callback")
 
 # Root mean square of the entries of U0 V0^T for the random start, relative to
 # that of the observed entries of A.
-_RANDOM_INIT_SCALE = 1e-2
+_RANDOM_INIT_SCALE = 1.0
 # Power iterations of the randomized range finder behind init="spectral".
 _SPECTRAL_POWER_ITERATIONS = 2
 

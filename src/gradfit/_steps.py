@@ -20,7 +20,7 @@ OPTIMIZERS = ("scaledgd", "gd", "momentum", "adam", "lbfgs")
 
 MOMENTUM = 0.9
 ADAM_LR = 0.01
-SCALEDGD_LR = 0.5
+SCALEDGD_LR = 2 / 3
 # L-BFGS's first trial step. From the small random start 1.0 often leaves its
 # line search with a zero step, 0.5 did not on the matrices of the tests.
 LBFGS_LR = 0.5
