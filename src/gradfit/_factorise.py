@@ -137,7 +137,7 @@ def factorise(
         Step size for the normalised problem. Default: chosen from the problem.
         "gd" and "scaledgd" then use a backtracking (Armijo) line search that
         starts from ``1 / (8 max(||U0||_F^2, ||V0||_F^2, ||A||_F))`` and from
-        0.5; "momentum" uses that first value as a fixed step, "adam" 0.01 and
+        2/3; "momentum" uses that first value as a fixed step, "adam" 0.01 and
         "lbfgs" 0.5. A given ``lr`` is a fixed step, except for L-BFGS, whose
         line search starts from it.
     max_epochs : int, default=1000
@@ -149,7 +149,8 @@ def factorise(
         Weight of the penalty ``||U||_F^2 + ||V||_F^2``, in the units of A.
     init : {"random", "spectral"}, default="random"
         "random" draws U0 and V0 with independent normal entries, scaled so that
-        the entries of U0 V0^T are about 1e-2 times the entries of A. "spectral"
+        the entries of U0 V0^T have the root mean square of the observed
+        entries of A. "spectral"
         takes the top ``rank`` singular triplets of A (missing cells as 0,
         divided by the observed fraction) from a randomized range finder with
         two power iterations, split evenly between U0 and V0.
