@@ -12,6 +12,8 @@ from .errors import InputError
 __all__ = ["Settings", "check_arguments", "check_observed", "prepare_matrix"]
 
 INITS = ("random", "spectral")
+# Rows of A checked at once, so that no check needs an m x n temporary.
+CHUNK_ROWS = 2048
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -93,22 +95,16 @@ def prepare_matrix(A, mask, missing, device, dtype):
 
 def check_observed(A, mask, rank):
     """Raise InputError for non-finite observed cells or empty rows and columns."""
-    finite = torch.isfinite(A)
-    bad = ~finite if mask is None else mask & ~finite
-    if bool(bad.any()):
-        i, j = (int(k) for k in torch.nonzero(bad)[0])
-        value = A[i, j].item()
-        hint = (
-            "; pass missing='nan' to treat NaN cells as missing"
-            if math.isnan(value) else "; replace it with a finite number"
-        )
-        raise InputError(
-            f"A[{i}, {j}] is {value} and observed ({int(bad.sum())} non-finite "
-            f"observed cells in all){hint}"
-        )
     if mask is None:
+        # Block by block, because torch.isfinite on all of A allocates m x n
+        # temporaries.
+        for start in range(0, A.shape[0], CHUNK_ROWS):
+            block = A[start : start + CHUNK_ROWS]
+            if not bool(torch.isfinite(block).all()):
+                _raise_non_finite(block, None, start)
         return
 
+    _raise_non_finite(A, mask, 0)
     for axis, name in ((1, "row"), (0, "column")):
         counts = mask.sum(dim=axis)
         empty = torch.nonzero(counts == 0).flatten()
@@ -125,6 +121,21 @@ def check_observed(A, mask, rank):
             f"A has {count} observed cells, fewer than rank={rank}; "
             "observe more cells or lower the rank"
         )
+
+
+def _raise_non_finite(A, mask, row_offset):
+    """Raise InputError naming the first observed non-finite cell of A, if any."""
+    bad = ~torch.isfinite(A) if mask is None else mask & ~torch.isfinite(A)
+    if not bool(bad.any()):
+        return
+    i, j = (int(k) for k in torch.nonzero(bad)[0])
+    value = A[i, j].item()
+    hint = (
+        "; pass missing='nan' to treat NaN cells as missing"
+        if math.isnan(value) else "; replace it with a finite number"
+    )
+    count = "" if mask is None else f" ({int(bad.sum())} non-finite observed cells in all)"
+    raise InputError(f"A[{i + row_offset}, {j}] is {value} and observed{count}{hint}")
 
 
 def _check_matrix_type(A):
