@@ -247,6 +247,18 @@ def test_observed_nan_is_input_error(small):
         factorise(A, 3)
 
 
+def test_infinite_cell_is_input_error(small):
+    A = small.clone()
+    A[29, 0] = -math.inf
+    with pytest.raises(InputError, match=r"A\[29, 0\] is -inf and observed"):
+        factorise(A, 3)
+
+
+def test_overflowing_sum_of_squares_is_input_error(small):
+    with pytest.raises(InputError, match="overflows float64"):
+        factorise(small * 1e160, 3)
+
+
 def test_row_without_observed_cell(small):
     mask = torch.ones(30, 20, dtype=torch.bool)
     mask[1] = False

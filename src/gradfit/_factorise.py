@@ -218,9 +218,9 @@ def factorise(
     )
     start = time.perf_counter()
     A, mask = prepare_matrix(A, mask, missing, settings.device, settings.dtype)
-    check_observed(A, mask, rank)
+    norm2 = check_observed(A, mask, rank)
 
-    objective = _objective.build_objective(A, mask, l2)
+    objective = _objective.build_objective(A, mask, l2, norm2)
     generator = settings.generator
     U, V = _initial_factors(objective, rank, init, generator)
     suggested = _steps.default_lr(optimizer, objective, U, V)

@@ -61,10 +61,8 @@ class Objective:
         numbers.
         """
         if self.complete:
-            AV = (self.A @ V).double() / self.scale
-            U64, V64 = U.double(), V.double()
-            cross = torch.sum(U64 * AV)
-            gram = torch.sum((U64.T @ U64) * (V64.T @ V64))
+            cross = torch.sum(U * (self.A @ V), dtype=torch.float64) / self.scale
+            gram = torch.sum((U.T @ U).double() * (V.T @ V).double())
             value = self.norm2 - 2.0 * cross + gram
         else:
             residual = (U @ V.T - self.A) * self.weights
@@ -80,15 +78,16 @@ class Objective:
         return loss * self.scale**2
 
 
-def build_objective(A, mask, l2):
+def build_objective(A, mask, l2, norm2=None):
     """Build the normalised objective for A (float, on its device) and a bool mask.
 
     ``mask`` is None for a complete matrix. Missing cells of A are replaced by 0
     with ``torch.where`` before any arithmetic, so NaN in them never reaches
-    the loss or its gradients.
+    the loss or its gradients. ``norm2``, if given, is ||A||_F^2 of a complete
+    A, computed by the caller.
     """
     if mask is None:
-        norm2 = _squared_norm(A)
+        norm2 = _squared_norm(A) if norm2 is None else norm2
         count = A.numel()
         scale = math.sqrt(norm2 / count) if norm2 > 0 else 1.0
         return Objective(A, None, scale, l2 / scale, norm2 / scale**2, 1.0)

@@ -253,15 +253,17 @@ def _scaled_gd(objective, U, V, lr, max_epochs, monitor):
     for epoch in range(1, max_epochs + 1):
         dU = _precondition(U.grad, V, objective)
         dV = _precondition(V.grad, U, objective)
-        slope = torch.sum(U.grad.double() * dU).item()
-        slope += torch.sum(V.grad.double() * dV).item()
-        dU, dV = dU.to(U.dtype), dV.to(V.dtype)
+        slope = torch.sum(U.grad * dU, dtype=torch.float64).item()
+        slope += torch.sum(V.grad * dV, dtype=torch.float64).item()
         U0, V0 = U.detach().clone(), V.detach().clone()
         for halvings in range(MAX_HALVINGS + 1):
             with torch.no_grad():
                 U.copy_(U0 - step * dU)
                 V.copy_(V0 - step * dV)
-            trial = _evaluate(objective, U, V)
+            # The backward pass, a product with A^T, waits until the step is
+            # accepted and the run goes on.
+            graph = objective.loss(U, V)
+            trial = graph.item()
             if not search or trial <= loss - ARMIJO_C * step * slope + slack:
                 break
             step /= 2
@@ -274,6 +276,8 @@ def _scaled_gd(objective, U, V, lr, max_epochs, monitor):
         reason = monitor.record(epoch, loss)
         if reason is not None:
             return reason, step
+        U.grad = V.grad = None
+        graph.backward()
         if search and halvings == 0:
             step = min(2 * step, SCALEDGD_LR)
     return "max_epochs", step
@@ -284,16 +288,16 @@ def _precondition(grad, other, objective):
 
     ``p`` is the observed fraction: with a mask each row of the gradient sums
     over about ``p n`` cells. A damping of 1e-10 of the mean eigenvalue keeps the
-    r x r matrix invertible when a factor loses rank. The result is float64, for
-    the line search's inner product.
+    r x r matrix invertible when a factor loses rank. The r x r work runs in
+    float64.
     """
-    other64 = other.detach().double()
-    gram = objective.observed_fraction * (other64.T @ other64)
+    other = other.detach()
+    gram = objective.observed_fraction * (other.T @ other).double()
     rank = gram.shape[0]
     damping = objective.l2 + 1e-10 * torch.trace(gram).item() / rank + 1e-300
     gram += damping * torch.eye(rank, dtype=gram.dtype, device=gram.device)
     inverse = torch.cholesky_inverse(torch.linalg.cholesky(gram))
-    return (grad.double() @ inverse) / 2
+    return grad @ (inverse / 2).to(grad.dtype)
 
 
 def _restore(U, V, U0, V0):
