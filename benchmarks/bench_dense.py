@@ -11,8 +11,8 @@ the same process and on the same data:
 
 Each row gives the median wall time of ``--repeats`` runs after one warm-up
 run (a single run for the slow rows) and the relative gap
-``(loss - optimum) / optimum`` of the result, where the loss is the squared
-error summed in float64 and the optimum comes from all singular values of A in
+``(loss - optimum) / optimum`` of the result. The loss is the squared error
+summed in float64, and the optimum comes from all singular values of A in
 float64. A second table gives the cost of one epoch of the default optimiser,
 the median gap between successive callbacks, and the largest single allocation
 that torch's profiler records in a whole default run.
@@ -99,8 +99,15 @@ def epoch_seconds(A, rank, repeats):
     gaps = []
     for _ in range(repeats):
         stamps = []
-        factorise(A, rank, seed=0, compare_svd=False,
-                  callback=lambda epoch, loss: stamps.append(time.perf_counter()))
+        factorise(
+            A,
+            rank,
+            seed=0,
+            compare_svd=False,
+            callback=lambda epoch, loss, stamps=stamps: stamps.append(
+                time.perf_counter()
+            ),
+        )
         gaps.extend(np.diff(stamps))
     return statistics.median(gaps), len(gaps)
 
@@ -121,11 +128,17 @@ def main():
     parser.add_argument("--rank", type=int, default=20)
     parser.add_argument("--noise", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for torch and for NumPy's BLAS (default: "
-                             "torch's default)")
-    parser.add_argument("--slow", action="store_true",
-                        help="add Adam and plain gradient descent (minutes)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for torch and for NumPy's BLAS (default: torch's default)",
+    )
+    parser.add_argument(
+        "--slow",
+        action="store_true",
+        help="add Adam and plain gradient descent (minutes)",
+    )
     args = parser.parse_args()
     if args.threads is not None:
         from threadpoolctl import threadpool_limits
@@ -135,16 +148,20 @@ def main():
 
     import sklearn
 
-    print(f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
-          f"numpy {np.__version__}, gradfit {gradfit.__version__}, "
-          f"{torch.get_num_threads()} torch threads, {platform.processor() or 'cpu'}")
+    print(
+        f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
+        f"numpy {np.__version__}, gradfit {gradfit.__version__}, "
+        f"{torch.get_num_threads()} torch threads, {platform.processor() or 'cpu'}"
+    )
     A = make_matrix(args.m, args.n, args.rank, args.noise, seed=0)
     start = time.perf_counter()
     s = torch.linalg.svdvals(A.double())
     optimum = torch.sum(s[args.rank :] ** 2).item()
-    print(f"A: {args.m} x {args.n} float32, rank {args.rank} + N(0, {args.noise:g}^2) "
-          f"noise; float64 optimum {optimum:.9g} "
-          f"({time.perf_counter() - start:.1f} s for all singular values)\n")
+    print(
+        f"A: {args.m} x {args.n} float32, rank {args.rank} + N(0, {args.noise:g}^2) "
+        f"noise; float64 optimum {optimum:.9g} "
+        f"({time.perf_counter() - start:.1f} s for all singular values)\n"
+    )
 
     methods = [
         ("torch.svd_lowrank(q=30, niter=2)", svd_lowrank),
@@ -155,8 +172,10 @@ def main():
     if args.slow:
         methods += [
             ("gradfit factorise optimizer='adam'", gradfit_factorise(optimizer="adam")),
-            ("gradfit factorise optimizer='gd'",
-             gradfit_factorise(optimizer="gd", max_epochs=300)),
+            (
+                "gradfit factorise optimizer='gd'",
+                gradfit_factorise(optimizer="gd", max_epochs=300),
+            ),
         ]
 
     rows = {}
@@ -186,14 +205,23 @@ def main():
     print("\n| goal | measured | met |")
     print("| --- | --- | --- |")
     print(f"| default gap <= {GOAL_GAP:g} | {fit_gap:.2e} | {fit_gap <= GOAL_GAP} |")
-    print(f"| default time <= {GOAL_TIME_RATIO:g} x svd_lowrank | "
-          f"{fit_time / peer:.2f} x | {fit_time <= GOAL_TIME_RATIO * peer} |")
-    print(f"| default time < TruncatedSVD | {fit_time / sklearn_time:.2f} x | "
-          f"{fit_time < sklearn_time} |")
-    print(f"| one epoch <= {GOAL_EPOCH_RATIO:g} x svd_lowrank | {epoch:.4f} s = "
-          f"{epoch / peer:.2f} x (median of {count}) | {epoch <= GOAL_EPOCH_RATIO * peer} |")
-    print(f"| no m x n temporary ({mn_bytes / 2**20:.0f} MiB) | largest allocation "
-          f"{allocation / 2**20:.1f} MiB | {allocation < mn_bytes} |")
+    print(
+        f"| default time <= {GOAL_TIME_RATIO:g} x svd_lowrank | "
+        f"{fit_time / peer:.2f} x | {fit_time <= GOAL_TIME_RATIO * peer} |"
+    )
+    print(
+        f"| default time < TruncatedSVD | {fit_time / sklearn_time:.2f} x | "
+        f"{fit_time < sklearn_time} |"
+    )
+    print(
+        f"| one epoch <= {GOAL_EPOCH_RATIO:g} x svd_lowrank | {epoch:.4f} s = "
+        f"{epoch / peer:.2f} x (median of {count}) | "
+        f"{epoch <= GOAL_EPOCH_RATIO * peer} |"
+    )
+    print(
+        f"| no m x n temporary ({mn_bytes / 2**20:.0f} MiB) | largest allocation "
+        f"{allocation / 2**20:.1f} MiB | {allocation < mn_bytes} |"
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 def low_rank_csv(path, m=30, n=20, rank=3, seed=0, missing=0.0):
     g = np.random.default_rng(seed)
-    A = g.normal(size=(m, rank)) @ g.normal(size=(rank, n)) + 0.05 * g.normal(size=(m, n))
+    A = g.normal(size=(m, rank)) @ g.normal(size=(rank, n)) + 0.05 * g.normal(
+        size=(m, n)
+    )
     if missing:
         A[g.random(A.shape) < missing] = np.nan
     np.savetxt(path, A, delimiter=",")
@@ -44,8 +46,16 @@ def assert_one_line_error(err, *fragments):
 
 def test_writes_factors_and_summary(tmp_path, capsys):
     A = low_rank_csv(tmp_path / "a.csv")
-    status, out, err = run_cli(capsys, tmp_path / "a.csv", "--rank", 3,
-                               "--out", tmp_path / "out" / "fit", "--tol", "1e-10")
+    status, out, err = run_cli(
+        capsys,
+        tmp_path / "a.csv",
+        "--rank",
+        3,
+        "--out",
+        tmp_path / "out" / "fit",
+        "--tol",
+        "1e-10",
+    )
     assert status == 0
     assert err == ""
     U = np.loadtxt(tmp_path / "out" / "fit_U.csv", delimiter=",")
@@ -65,8 +75,18 @@ def test_writes_factors_and_summary(tmp_path, capsys):
 
 def test_missing_nan_fit(tmp_path, capsys):
     low_rank_csv(tmp_path / "b.csv", missing=0.2)
-    status, out, err = run_cli(capsys, tmp_path / "b.csv", "--rank", 3, "--missing",
-                               "nan", "--out", tmp_path / "b", "--optimizer", "adam")
+    status, out, err = run_cli(
+        capsys,
+        tmp_path / "b.csv",
+        "--rank",
+        3,
+        "--missing",
+        "nan",
+        "--out",
+        tmp_path / "b",
+        "--optimizer",
+        "adam",
+    )
     assert status == 0
     summary = json.loads((tmp_path / "b.json").read_text())
     assert summary["optimum"] is None
@@ -77,27 +97,42 @@ def test_missing_nan_fit(tmp_path, capsys):
 
 def test_epochs_is_alias_of_max_epochs(tmp_path, capsys):
     low_rank_csv(tmp_path / "a.csv")
-    status, _, err = run_cli(capsys, tmp_path / "a.csv", "--rank", 3, "--epochs", 2,
-                             "--out", tmp_path / "a")
+    status, _, err = run_cli(
+        capsys, tmp_path / "a.csv", "--rank", 3, "--epochs", 2, "--out", tmp_path / "a"
+    )
     assert status == 0
     summary = json.loads((tmp_path / "a.json").read_text())
     assert summary["epochs"] == 2
     assert summary["settings"]["max_epochs"] == 2
-    assert err.startswith("gradfit factorise: warning: factorise stopped at max_epochs=2")
+    assert err.startswith(
+        "gradfit factorise: warning: factorise stopped at max_epochs=2"
+    )
     assert err.count("\n") == 1
 
 
 def test_integer_npy_accepted(tmp_path, capsys):
     np.save(tmp_path / "i.npy", np.arange(20, dtype=np.int64).reshape(5, 4) % 7)
-    status, _, _ = run_cli(capsys, tmp_path / "i.npy", "--rank", 2, "--out", tmp_path / "i")
+    status, _, _ = run_cli(
+        capsys, tmp_path / "i.npy", "--rank", 2, "--out", tmp_path / "i"
+    )
     assert status == 0
     assert np.loadtxt(tmp_path / "i_V.csv", delimiter=",").shape == (4, 2)
 
 
 def test_divergence_exits_1_and_writes_nothing(tmp_path, capsys):
     low_rank_csv(tmp_path / "a.csv")
-    status, _, err = run_cli(capsys, tmp_path / "a.csv", "--rank", 3, "--optimizer", "gd",
-                             "--lr", 10, "--out", tmp_path / "d")
+    status, _, err = run_cli(
+        capsys,
+        tmp_path / "a.csv",
+        "--rank",
+        3,
+        "--optimizer",
+        "gd",
+        "--lr",
+        10,
+        "--out",
+        tmp_path / "d",
+    )
     assert status == 1
     assert_one_line_error(err, "diverged", "learning rate 10", "use a learning rate of")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
@@ -115,8 +150,9 @@ def test_divergence_exits_1_and_writes_nothing(tmp_path, capsys):
 )
 def test_bad_file_exits_2(tmp_path, capsys, content, fragments):
     (tmp_path / "m.csv").write_text(content)
-    status, _, err = run_cli(capsys, tmp_path / "m.csv", "--rank", 1,
-                             "--out", tmp_path / "o")
+    status, _, err = run_cli(
+        capsys, tmp_path / "m.csv", "--rank", 1, "--out", tmp_path / "o"
+    )
     assert status == 2
     assert_one_line_error(err, *fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv"]
@@ -130,15 +166,27 @@ def test_missing_file_exits_2(tmp_path, capsys):
 
 def test_row_without_observed_cell_exits_2(tmp_path, capsys):
     (tmp_path / "m.csv").write_text("1,2,3\nnan,,NaN\n4,5,7\n")
-    status, _, err = run_cli(capsys, tmp_path / "m.csv", "--rank", 1, "--missing", "nan",
-                             "--out", tmp_path / "o")
+    status, _, err = run_cli(
+        capsys,
+        tmp_path / "m.csv",
+        "--rank",
+        1,
+        "--missing",
+        "nan",
+        "--out",
+        tmp_path / "o",
+    )
     assert status == 2
-    assert_one_line_error(err, "row index 1 (row 2 counting from 1)", "no observed cell")
+    assert_one_line_error(
+        err, "row index 1 (row 2 counting from 1)", "no observed cell"
+    )
 
 
 def test_rank_out_of_range_exits_2(tmp_path, capsys):
     low_rank_csv(tmp_path / "a.csv")
-    status, _, err = run_cli(capsys, tmp_path / "a.csv", "--rank", 21, "--out", tmp_path / "o")
+    status, _, err = run_cli(
+        capsys, tmp_path / "a.csv", "--rank", 21, "--out", tmp_path / "o"
+    )
     assert status == 2
     assert_one_line_error(err, "rank=21 is out of range", "min(m, n)=20")
 
@@ -171,8 +219,14 @@ def test_bad_option_exits_2(tmp_path, capsys, option, value, fragment):
 def test_uncreatable_output_folder_exits_2(tmp_path, capsys):
     low_rank_csv(tmp_path / "a.csv")
     (tmp_path / "file").write_text("")
-    status, _, err = run_cli(capsys, tmp_path / "a.csv", "--rank", 3,
-                             "--out", tmp_path / "file" / "sub" / "fit")
+    status, _, err = run_cli(
+        capsys,
+        tmp_path / "a.csv",
+        "--rank",
+        3,
+        "--out",
+        tmp_path / "file" / "sub" / "fit",
+    )
     assert status == 2
     assert_one_line_error(err, "cannot create output folder")
 
@@ -180,8 +234,16 @@ def test_uncreatable_output_folder_exits_2(tmp_path, capsys):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
 def test_cuda_without_gpu_exits_2(tmp_path, capsys):
     low_rank_csv(tmp_path / "a.csv")
-    status, _, err = run_cli(capsys, tmp_path / "a.csv", "--rank", 3, "--device", "cuda",
-                             "--out", tmp_path / "o")
+    status, _, err = run_cli(
+        capsys,
+        tmp_path / "a.csv",
+        "--rank",
+        3,
+        "--device",
+        "cuda",
+        "--out",
+        tmp_path / "o",
+    )
     assert status == 2
     assert_one_line_error(err, "device='cuda' is not available", "use device='cpu'")
 
@@ -191,8 +253,19 @@ def test_help_has_options_and_example(capsys):
         main(["factorise", "--help"])
     assert info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--missing", "--optimizer", "--tol", "--max-epochs", "--epochs",
-                   "--l2", "--seed", "--device", "--dtype", "--lr", "--quiet"):
+    for option in (
+        "--missing",
+        "--optimizer",
+        "--tol",
+        "--max-epochs",
+        "--epochs",
+        "--l2",
+        "--seed",
+        "--device",
+        "--dtype",
+        "--lr",
+        "--quiet",
+    ):
         assert option in text
     assert "examples:" in text
     assert "gradfit factorise matrix.csv --rank 5 --out fit" in text
@@ -202,9 +275,19 @@ def test_entry_point_exit_status_without_traceback(tmp_path):
     # One run in a fresh interpreter, as a user would start it.
     (tmp_path / "m.csv").write_text("1,2\nx,4\n")
     process = subprocess.run(
-        [sys.executable, "-m", "gradfit", "factorise", str(tmp_path / "m.csv"),
-         "--rank", "1"],
-        capture_output=True, text=True, env={"PYTHONPATH": str(SRC)}, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "gradfit",
+            "factorise",
+            str(tmp_path / "m.csv"),
+            "--rank",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(SRC)},
+        timeout=120,
     )
     assert process.returncode == 2
     assert process.stdout == ""

@@ -26,7 +26,9 @@ def small():
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_optimizer_reaches_svd_optimum(small, optimizer):
-    result = factorise(small, 3, optimizer=optimizer, tol=1e-12, max_epochs=5000, seed=0)
+    result = factorise(
+        small, 3, optimizer=optimizer, tol=1e-12, max_epochs=5000, seed=0
+    )
     assert result.stop_reason == "tol"
     assert result.optimum_gap is not None
     assert abs(result.optimum_gap) <= 1e-6
@@ -76,8 +78,15 @@ def test_diverging_lr_raises(small, optimizer, lr):
 def test_suggested_lr_does_not_diverge(small):
     with pytest.raises(DivergenceError) as info:
         factorise(small, 3, optimizer="gd", lr=10.0, seed=0)
-    result = factorise(small, 3, optimizer="gd", lr=info.value.suggested_lr, seed=0,
-                       tol=1e-10, max_epochs=20000)
+    result = factorise(
+        small,
+        3,
+        optimizer="gd",
+        lr=info.value.suggested_lr,
+        seed=0,
+        tol=1e-10,
+        max_epochs=20000,
+    )
     assert result.optimum_gap <= 1e-4
 
 
@@ -87,8 +96,9 @@ def test_masked_loss_and_gradient_by_hand():
     A = torch.tensor([[1.0, nan, -1.0], [nan, 1.0, 1.0]], dtype=torch.float64)
     mask = ~torch.isnan(A)
     U = torch.tensor([[1.0, 2.0], [0.0, 1.0]], dtype=torch.float64, requires_grad=True)
-    V = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, -1.0]], dtype=torch.float64,
-                     requires_grad=True)
+    V = torch.tensor(
+        [[1.0, 0.0], [1.0, 1.0], [0.0, -1.0]], dtype=torch.float64, requires_grad=True
+    )
 
     objective = build_objective(A, mask, l2=0.0)
     assert objective.scale == 1.0
@@ -101,7 +111,9 @@ def test_masked_loss_and_gradient_by_hand():
     # dL/dU = 2 R V with R the masked residual [[0, 0, -1], [0, 0, -2]].
     expected_gU = torch.tensor([[0.0, 2.0], [0.0, 4.0]], dtype=torch.float64)
     # dL/dV = 2 R^T U.
-    expected_gV = torch.tensor([[0.0, 0.0], [0.0, 0.0], [-2.0, -8.0]], dtype=torch.float64)
+    expected_gV = torch.tensor(
+        [[0.0, 0.0], [0.0, 0.0], [-2.0, -8.0]], dtype=torch.float64
+    )
     torch.testing.assert_close(U.grad, expected_gU, rtol=0, atol=1e-12)
     torch.testing.assert_close(V.grad, expected_gV, rtol=0, atol=1e-12)
 
@@ -223,8 +235,11 @@ def test_all_true_mask_is_complete(small):
         ({"callback": 3}, TypeError, "callback must be callable"),
         ({"missing": "zero"}, InputError, "missing='zero' is not supported"),
         ({"device": "gpu0"}, InputError, "device='gpu0' is not a valid torch device"),
-        ({"mask": torch.ones(20, 30, dtype=torch.bool)}, InputError,
-         r"mask has shape \(20, 30\) but A has shape \(30, 20\)"),
+        (
+            {"mask": torch.ones(20, 30, dtype=torch.bool)},
+            InputError,
+            r"mask has shape \(20, 30\) but A has shape \(30, 20\)",
+        ),
         ({"mask": torch.ones(30, 20)}, TypeError, "mask must have dtype bool"),
     ],
 )

@@ -27,8 +27,22 @@ class Settings:
 
 
 def check_arguments(
-    A, rank, *, mask, missing, optimizer, lr, max_epochs, tol, l2, init, seed,
-    device, dtype, callback, compare_svd,
+    A,
+    rank,
+    *,
+    mask,
+    missing,
+    optimizer,
+    lr,
+    max_epochs,
+    tol,
+    l2,
+    init,
+    seed,
+    device,
+    dtype,
+    callback,
+    compare_svd,
 ):
     """Validate every argument of ``factorise`` and return its Settings.
 
@@ -147,22 +161,31 @@ def _raise_non_finite(A, mask, row_offset):
     value = A[i, j].item()
     hint = (
         "; pass missing='nan' to treat NaN cells as missing"
-        if math.isnan(value) else "; replace it with a finite number"
+        if math.isnan(value)
+        else "; replace it with a finite number"
     )
-    count = "" if mask is None else f" ({int(bad.sum())} non-finite observed cells in all)"
+    count = (
+        "" if mask is None else f" ({int(bad.sum())} non-finite observed cells in all)"
+    )
     raise InputError(f"A[{i + row_offset}, {j}] is {value} and observed{count}{hint}")
 
 
 def _check_matrix_type(A):
     if not isinstance(A, (torch.Tensor, np.ndarray)):
-        raise TypeError(f"A must be a torch.Tensor or numpy.ndarray, got {type(A).__name__}")
+        raise TypeError(
+            f"A must be a torch.Tensor or numpy.ndarray, got {type(A).__name__}"
+        )
     if A.ndim != 2:
         raise InputError(f"A must be a matrix (2-D), got shape {tuple(A.shape)}")
     if isinstance(A, np.ndarray):
         if A.dtype.kind not in "iuf":
-            raise TypeError(f"A must be real floating point or integer, got dtype {A.dtype}")
+            raise TypeError(
+                f"A must be real floating point or integer, got dtype {A.dtype}"
+            )
     elif A.is_complex() or A.dtype == torch.bool:
-        raise TypeError(f"A must be real floating point or integer, got dtype {A.dtype}")
+        raise TypeError(
+            f"A must be real floating point or integer, got dtype {A.dtype}"
+        )
     m, n = A.shape
     if m == 0 or n == 0:
         raise InputError(f"A is empty (shape {m}x{n}); give a non-empty matrix")
@@ -171,8 +194,14 @@ def _check_matrix_type(A):
 
 def _check_mask(mask, shape):
     if not isinstance(mask, (torch.Tensor, np.ndarray)):
-        raise TypeError(f"mask must be a bool tensor or array, got {type(mask).__name__}")
-    if (mask.dtype != torch.bool) if torch.is_tensor(mask) else (mask.dtype != np.bool_):
+        raise TypeError(
+            f"mask must be a bool tensor or array, got {type(mask).__name__}"
+        )
+    if (
+        (mask.dtype != torch.bool)
+        if torch.is_tensor(mask)
+        else (mask.dtype != np.bool_)
+    ):
         raise TypeError(f"mask must have dtype bool, got {mask.dtype}")
     if tuple(mask.shape) != tuple(shape):
         raise InputError(
@@ -233,7 +262,9 @@ def _generator(seed):
     if seed is None:
         generator.seed()
     elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int or torch.Generator, got {type(seed).__name__}")
+        raise TypeError(
+            f"seed must be an int or torch.Generator, got {type(seed).__name__}"
+        )
     elif not 0 <= seed < 2**64:
         raise InputError(f"seed={seed} is out of range; use an integer in [0, 2**64)")
     else:

@@ -1,7 +1,7 @@
 """Low-rank factorisation A ~ U V^T with missing entries and a choice of optimiser.
 
 gradfit returns V with shape (n, rank), so the reconstruction is ``U @ V.T``
-(torch's convention; scikit-learn's ``components_`` holds V^T instead).
+(torch's convention). scikit-learn's ``components_`` contains V^T instead.
 """
 
 import math
@@ -45,10 +45,10 @@ class FactorisationResult:
     epochs : int
         Number of epochs run (accepted steps).
     stop_reason : str
-        "tol" when the loss fell by at most ``tol`` relative to the previous
-        epoch, "max_epochs" at the epoch limit, "stalled" when the line search
-        found no decrease or no new lowest loss came for 50 epochs, "callback"
-        when the callback returned True.
+        "tol" when the last epoch lowered the loss by at most ``tol`` times its
+        previous value, and "max_epochs" at the epoch limit. "stalled" when the
+        line search found no decrease, or when no new lowest loss came for 50
+        epochs. "callback" when the callback returned True.
     wall_time : float
         Seconds spent on the fit, from validation to the last epoch, without
         the computation of ``optimum``.
@@ -212,9 +212,21 @@ def factorise(
     True
     """
     settings = check_arguments(
-        A, rank, mask=mask, missing=missing, optimizer=optimizer, lr=lr,
-        max_epochs=max_epochs, tol=tol, l2=l2, init=init, seed=seed, device=device,
-        dtype=dtype, callback=callback, compare_svd=compare_svd,
+        A,
+        rank,
+        mask=mask,
+        missing=missing,
+        optimizer=optimizer,
+        lr=lr,
+        max_epochs=max_epochs,
+        tol=tol,
+        l2=l2,
+        init=init,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+        callback=callback,
+        compare_svd=compare_svd,
     )
     start = time.perf_counter()
     A, mask = prepare_matrix(A, mask, missing, settings.device, settings.dtype)
@@ -248,8 +260,17 @@ def factorise(
             stacklevel=2,
         )
     return FactorisationResult(
-        U, V, losses, len(losses) - 1, reason, wall_time, optimizer, final_lr,
-        generator.initial_seed(), optimum, gap,
+        U,
+        V,
+        losses,
+        len(losses) - 1,
+        reason,
+        wall_time,
+        optimizer,
+        final_lr,
+        generator.initial_seed(),
+        optimum,
+        gap,
     )
 
 
@@ -283,8 +304,9 @@ def _spectral_start(objective, rank, generator):
     factor = 1.0 / objective.scale if objective.complete else 1.0
     factor /= objective.observed_fraction
 
-    omega = torch.randn(n, columns, generator=generator, dtype=A.dtype,
-                        device=generator.device).to(A.device)
+    omega = torch.randn(
+        n, columns, generator=generator, dtype=A.dtype, device=generator.device
+    ).to(A.device)
     Q, _ = torch.linalg.qr(A @ omega)
     for _ in range(_SPECTRAL_POWER_ITERATIONS):
         Z, _ = torch.linalg.qr(A.T @ Q)

@@ -1,4 +1,4 @@
-"""The factorisation objective, evaluated on a copy of A normalised to unit scale.
+"""The factorisation objective, evaluated for A normalised to unit scale.
 
 The objective is ``sum over observed (i, j) of (A_ij - (U V^T)_ij)^2`` plus
 ``l2 * (||U||_F^2 + ||V||_F^2)``. The optimisers see A divided by ``scale``, the
@@ -114,9 +114,9 @@ def optimum(A, rank, l2):
     than subtracting from ``||A||^2``.
     """
     s = torch.linalg.svdvals(A.double())
-    kept, tail = s[:rank], s[rank:]
-    shrunk = torch.clamp(kept - l2, min=0.0)
-    value = torch.sum(tail * tail) + torch.sum((kept - shrunk) ** 2 + 2 * l2 * shrunk)
+    top, tail = s[:rank], s[rank:]
+    shrunk = torch.clamp(top - l2, min=0.0)
+    value = torch.sum(tail * tail) + torch.sum((top - shrunk) ** 2 + 2 * l2 * shrunk)
     return value.item()
 
 

@@ -167,8 +167,13 @@ def _lbfgs(objective, U, V, lr, max_epochs, monitor):
     # first step is short (lr / ||gradient||_1).
     def make():
         return torch.optim.LBFGS(
-            [U, V], lr=lr, max_iter=1, history_size=10,
-            line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0,
+            [U, V],
+            lr=lr,
+            max_iter=1,
+            history_size=10,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
         )
 
     def closure():
@@ -182,7 +187,7 @@ def _lbfgs(objective, U, V, lr, max_epochs, monitor):
     loss = _evaluate(objective, U, V)
     monitor.start(loss)
     for epoch in range(1, max_epochs + 1):
-        for attempt in range(2):
+        for _attempt in range(2):
             opt.step(closure)
             with torch.no_grad():
                 trial = objective.loss(U, V).item()
@@ -217,6 +222,7 @@ def _gd_line_search(objective, U, V, max_epochs, monitor):
             opt.step()
             trial = _evaluate(objective, U, V)
             if trial <= loss - ARMIJO_C * step * slope + slack:
+                grow = halvings == 0
                 break
             _restore(U, V, U0, V0)
             U.grad, V.grad = gU, gV
@@ -229,7 +235,7 @@ def _gd_line_search(objective, U, V, max_epochs, monitor):
         reason = monitor.record(epoch, loss)
         if reason is not None:
             return reason, step
-        if halvings == 0:
+        if grow:
             step *= 2
     return "max_epochs", step
 
@@ -265,6 +271,7 @@ def _scaled_gd(objective, U, V, lr, max_epochs, monitor):
             graph = objective.loss(U, V)
             trial = graph.item()
             if not search or trial <= loss - ARMIJO_C * step * slope + slack:
+                grow = search and halvings == 0
                 break
             step /= 2
         else:
@@ -278,7 +285,7 @@ def _scaled_gd(objective, U, V, lr, max_epochs, monitor):
             return reason, step
         U.grad = V.grad = None
         graph.backward()
-        if search and halvings == 0:
+        if grow:
             step = min(2 * step, SCALEDGD_LR)
     return "max_epochs", step
 

@@ -46,42 +46,87 @@ examples:
 
 def add_parser(commands, formatter):
     parser = commands.add_parser(
-        "factorise", help=HELP, description=HELP, epilog=EPILOG,
+        "factorise",
+        help=HELP,
+        description=HELP,
+        epilog=EPILOG,
         formatter_class=formatter,
     )
     parser.add_argument("file", metavar="FILE", help="matrix file (.csv, .tsv or .npy)")
-    parser.add_argument("--rank", type=positive_int, required=True,
-                        help="number of columns of U and V, 1 <= RANK <= min(m, n)")
-    parser.add_argument("--missing", choices=("nan",), default=None,
-                        help="read empty and NaN cells as missing (default: every "
-                             "cell must be a finite number)")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="scaledgd",
-                        help="scaledgd (scaled gradient descent), gd, momentum, adam "
-                             "or lbfgs (default: %(default)s)")
-    parser.add_argument("--lr", type=positive_float, default=None,
-                        help="fixed step size for the problem scaled to unit root "
-                             "mean square (default: chosen from the matrix, with a "
-                             "line search for scaledgd and gd)")
-    parser.add_argument("--max-epochs", "--epochs", dest="max_epochs",
-                        type=positive_int, default=1000,
-                        help="epoch limit; --epochs is an alias (default: %(default)s)")
-    parser.add_argument("--tol", type=_non_negative_float, default=1e-5,
-                        help="stop once an epoch lowers the loss by at most TOL "
-                             "times its value; 0 never stops early "
-                             "(default: %(default)s)")
-    parser.add_argument("--l2", type=_non_negative_float, default=0.0,
-                        help="weight of the penalty ||U||^2 + ||V||^2 "
-                             "(default: %(default)s)")
-    parser.add_argument("--seed", type=_seed, default=0,
-                        help="seed of the random start, an integer >= 0 "
-                             "(default: %(default)s)")
-    parser.add_argument("--device", default="cpu",
-                        help="torch device, such as cpu or cuda (default: %(default)s)")
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                        help="working precision (default: %(default)s)")
-    parser.add_argument("--out", metavar="PREFIX", default=None,
-                        help="write PREFIX_U.csv, PREFIX_V.csv and PREFIX.json "
-                             "(default: the input's name without its extension)")
+    parser.add_argument(
+        "--rank",
+        type=positive_int,
+        required=True,
+        help="number of columns of U and V, 1 <= RANK <= min(m, n)",
+    )
+    parser.add_argument(
+        "--missing",
+        choices=("nan",),
+        default=None,
+        help="read empty and NaN cells as missing (default: every "
+        "cell must be a finite number)",
+    )
+    parser.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default="scaledgd",
+        help="scaledgd (scaled gradient descent), gd, momentum, adam "
+        "or lbfgs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=positive_float,
+        default=None,
+        help="fixed step size for the problem scaled to unit root "
+        "mean square (default: chosen from the matrix, with a "
+        "line search for scaledgd and gd)",
+    )
+    parser.add_argument(
+        "--max-epochs",
+        "--epochs",
+        dest="max_epochs",
+        type=positive_int,
+        default=1000,
+        help="epoch limit; --epochs is an alias (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tol",
+        type=_non_negative_float,
+        default=1e-5,
+        help="stop once an epoch lowers the loss by at most TOL "
+        "times its value; 0 never stops early "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--l2",
+        type=_non_negative_float,
+        default=0.0,
+        help="weight of the penalty ||U||^2 + ||V||^2 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="seed of the random start, an integer >= 0 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device, such as cpu or cuda (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float64",
+        help="working precision (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="PREFIX",
+        default=None,
+        help="write PREFIX_U.csv, PREFIX_V.csv and PREFIX.json "
+        "(default: the input's name without its extension)",
+    )
     parser.add_argument("--quiet", action="store_true", help="show no progress bar")
     parser.set_defaults(run=run)
     return parser
@@ -94,6 +139,7 @@ def run(args):
     A = torch.from_numpy(np.ascontiguousarray(matrix))
 
     with progress(args.max_epochs, "factorise", quiet=args.quiet) as bar:
+
         def on_epoch(epoch, loss):
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
@@ -101,9 +147,17 @@ def run(args):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             result = factorise(
-                A, args.rank, missing=args.missing, optimizer=args.optimizer,
-                lr=args.lr, max_epochs=args.max_epochs, tol=args.tol, l2=args.l2,
-                seed=args.seed, device=args.device, dtype=args.dtype,
+                A,
+                args.rank,
+                missing=args.missing,
+                optimizer=args.optimizer,
+                lr=args.lr,
+                max_epochs=args.max_epochs,
+                tol=args.tol,
+                l2=args.l2,
+                seed=args.seed,
+                device=args.device,
+                dtype=args.dtype,
                 callback=on_epoch,
             )
     for warning in caught:
@@ -112,7 +166,10 @@ def run(args):
     U, V = result.U.cpu().double().numpy(), result.V.cpu().double().numpy()
     if not (np.isfinite(U).all() and np.isfinite(V).all()):
         raise DivergenceError(
-            result.lr, result.epochs, None, None,
+            result.lr,
+            result.epochs,
+            None,
+            None,
             detail=" (the factors hold non-finite values)",
         )
     paths = (Path(f"{prefix}_U.csv"), Path(f"{prefix}_V.csv"), Path(f"{prefix}.json"))
@@ -121,8 +178,10 @@ def run(args):
     _io.write_json(paths[2], summary(result, args, matrix.shape))
 
     m, n = matrix.shape
-    print(f"matrix           {m} x {n}, rank {args.rank}, "
-          f"{result.optimizer}, {result.epochs} epochs ({result.stop_reason})")
+    print(
+        f"matrix           {m} x {n}, rank {args.rank}, "
+        f"{result.optimizer}, {result.epochs} epochs ({result.stop_reason})"
+    )
     print(f"loss             {result.loss:.9g}")
     if result.optimum is not None:
         print(f"truncated SVD    {result.optimum:.9g}")
@@ -174,7 +233,9 @@ def _non_negative_float(text):
             f"{text!r} is not a number; use a number >= 0"
         ) from None
     if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not finite and >= 0; use a number >= 0")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not finite and >= 0; use a number >= 0"
+        )
     return value
 
 
@@ -182,9 +243,13 @@ def _seed(text):
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; use an integer >= 0") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an integer; use an integer >= 0"
+        ) from None
     if not 0 <= value < 2**64:
-        raise argparse.ArgumentTypeError(f"{text!r} is out of range; use 0 <= SEED < 2**64")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is out of range; use 0 <= SEED < 2**64"
+        )
     return value
 
 
