@@ -121,7 +121,8 @@ def check_observed(A, mask, rank):
         total = 0.0
         for start in range(0, A.shape[0], CHUNK_ROWS):
             block = A[start : start + CHUNK_ROWS]
-            squares = torch.sum(block.double() ** 2).item()
+            flat = block.double().reshape(-1)
+            squares = torch.dot(flat, flat).item()
             if not math.isfinite(squares):
                 _raise_non_finite(block, None, start)
             total += squares
