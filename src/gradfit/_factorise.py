@@ -251,11 +251,13 @@ def factorise(
         gap = (losses[-1] - optimum) / optimum if optimum > 0 else None
 
     if reason == "max_epochs":
+        advice = "raise max_epochs or raise tol"
+        if optimizer != "scaledgd":
+            advice = "raise max_epochs, raise tol, or use optimizer='scaledgd'"
         warnings.warn(
             f"factorise stopped at max_epochs={max_epochs} before the loss change "
             f"fell below tol={tol:g} (last relative change "
-            f"{_last_change(losses):.3g}); raise max_epochs, raise tol, or use "
-            "optimizer='scaledgd'",
+            f"{_last_change(losses):.3g}); {advice}",
             ConvergenceWarning,
             stacklevel=2,
         )
