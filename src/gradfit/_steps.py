@@ -88,10 +88,10 @@ def default_lr(optimizer, objective, U, V):
     """Return the default step size of ``optimizer`` for the normalised problem.
 
     For plain and momentum gradient descent it is ``1 / (8 s)`` with
-    ``s = max(||U||_F^2, ||V||_F^2, ||A||_F)``: the gradient of the summed
-    squared error is Lipschitz with a constant of about
-    ``2 (||U||_2^2 + ||V||_2^2) + 2 ||A - U V^T||_2``, and the Frobenius norms
-    bound the spectral ones from above.
+    ``s = max(||U||_F^2, ||V||_F^2, ||A||_F) + l2``. The gradient of the
+    objective is Lipschitz with a constant of about
+    ``2 (||U||_2^2 + ||V||_2^2) + 2 ||A - U V^T||_2 + 2 l2``, and the Frobenius
+    norms bound the spectral ones from above.
     """
     if optimizer == "scaledgd":
         return SCALEDGD_LR
@@ -103,8 +103,9 @@ def default_lr(optimizer, objective, U, V):
         s = max(
             torch.sum(U.double() ** 2).item(),
             torch.sum(V.double() ** 2).item(),
-            math.sqrt(objective.norm2 + objective.l2),
+            math.sqrt(objective.norm2),
         )
+        s += objective.l2
     return 1.0 / (8.0 * s)
 
 
