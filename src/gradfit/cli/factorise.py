@@ -1,6 +1,7 @@
 """``gradfit factorise``: factorise a matrix file and compare with the truncated SVD."""
 
 import argparse
+import json
 import math
 import sys
 import warnings
@@ -172,10 +173,17 @@ def run(args):
             None,
             detail=" (the factors hold non-finite values)",
         )
+    # Every text is ready before the first file is written, so a failure while
+    # formatting leaves no partial set of outputs.
     paths = (Path(f"{prefix}_U.csv"), Path(f"{prefix}_V.csv"), Path(f"{prefix}.json"))
-    _io.write_text(paths[0], _to_csv(U))
-    _io.write_text(paths[1], _to_csv(V))
-    _io.write_json(paths[2], summary(result, args, matrix.shape))
+    texts = (
+        _to_csv(U),
+        _to_csv(V),
+        json.dumps(summary(result, args, matrix.shape), indent=2, allow_nan=False)
+        + "\n",
+    )
+    for path, text in zip(paths, texts):
+        _io.write_text(path, text)
 
     m, n = matrix.shape
     print(
