@@ -182,7 +182,7 @@ def run(args):
         json.dumps(summary(result, args, matrix.shape), indent=2, allow_nan=False)
         + "\n",
     )
-    for path, text in zip(paths, texts):
+    for path, text in zip(paths, texts, strict=True):
         _io.write_text(path, text)
 
     m, n = matrix.shape
