@@ -9,6 +9,7 @@ from .data import IRIS_MD5, IrisData, load_iris, read_matrix
 from .diagnosis import RunDiagnosis, diagnose_runs, summarise_diagnosis, wilson_interval
 from .errors import ConstantFeatureWarning, ConvergenceWarning, DivergenceError, InputError
 from .experiment import MLPConfig, config_grid, run_config
+from ._factorise import FactorisationResult, factorise
 from .lowrank import gd_factorise_ad, squared_error, suggest_learning_rate
 from .mlp import accuracy, mlp, prepare_iris_study, repeat_training, train_mlp
 from .tabular import iris_study_split, read_labelled_csv, scale_features, stratified_split
@@ -24,6 +25,7 @@ __all__ = [
     "ConstantFeatureWarning",
     "ConvergenceWarning",
     "DivergenceError",
+    "FactorisationResult",
     "InputError",
     "IrisData",
     "MLPConfig",
@@ -32,6 +34,7 @@ __all__ = [
     "best_linear_map",
     "config_grid",
     "diagnose_runs",
+    "factorise",
     "gd_factorise_ad",
     "init_batched_mlp",
     "iris_study_split",

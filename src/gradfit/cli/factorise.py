@@ -1,84 +1,264 @@
 """``gradfit factorise``: factorise a matrix file and compare with the truncated SVD."""
 
+import argparse
+import json
+import math
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import _io
-from ..baselines import truncated_svd
+from .._factorise import factorise
+from .._steps import OPTIMIZERS
 from ..data import read_matrix
-from ..lowrank import gd_factorise_ad, squared_error
+from ..errors import ConvergenceWarning, DivergenceError
 from ._common import positive_float, positive_int, progress
 
 HELP = "factorise a numeric CSV, TSV or .npy matrix as A ~ U V^T"
 
 EPILOG = """\
 The input is a numeric matrix: CSV (comma), TSV (tab) or a NumPy .npy file. A
-first row with no numbers in it is read as a header and skipped.
+first row with no numbers in it is read as a header and skipped. With
+--missing nan, empty and NaN cells are missing: the loss sums over the other
+cells only, and every row and column needs at least one observed cell.
 
-U (m x rank) and V (n x rank) are written as PREFIX_U.csv and PREFIX_V.csv, so
-that A ~ U @ V.T.
+The loss is the summed squared error over observed cells plus
+L2 * (||U||_F^2 + ||V||_F^2). For a complete matrix the command also prints the
+truncated-SVD optimum and the relative gap (loss - optimum) / optimum.
 
-example:
-  gradfit factorise ratings.csv --rank 5 --epochs 2000 --lr 0.001 --out fit
+Outputs, each written whole or not at all:
+  PREFIX_U.csv       U, m rows and RANK columns
+  PREFIX_V.csv       V, n rows and RANK columns, so that A ~ U @ V.T
+  PREFIX.json        losses per epoch, optimum, gap, stop reason, epochs,
+                     wall time and the settings of the run
+
+Exit status: 0 on success (also when the epoch limit is reached, with a
+warning), 1 when the fit diverges, 2 for invalid options or input.
+
+examples:
+  gradfit factorise matrix.csv --rank 5 --out fit
+  gradfit factorise ratings.csv --rank 3 --missing nan --l2 0.1 --out fit
+  gradfit factorise matrix.npy --rank 5 --optimizer adam --lr 0.01 --max-epochs 2000
 """
 
 
 def add_parser(commands, formatter):
     parser = commands.add_parser(
-        "factorise", help=HELP, description=HELP, epilog=EPILOG,
+        "factorise",
+        help=HELP,
+        description=HELP,
+        epilog=EPILOG,
         formatter_class=formatter,
     )
     parser.add_argument("file", metavar="FILE", help="matrix file (.csv, .tsv or .npy)")
-    parser.add_argument("--rank", type=positive_int, required=True,
-                        help="number of columns of U and V, 1 <= RANK <= min(m, n)")
-    parser.add_argument("--epochs", type=positive_int, default=1000,
-                        help="gradient descent steps (default: %(default)s)")
-    parser.add_argument("--lr", type=positive_float, default=0.01,
-                        help="learning rate, the step size (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of torch's generator for the start (default: %(default)s)")
-    parser.add_argument("--out", metavar="PREFIX", default=None,
-                        help="write PREFIX_U.csv and PREFIX_V.csv "
-                             "(default: the input's name without its extension)")
+    parser.add_argument(
+        "--rank",
+        type=positive_int,
+        required=True,
+        help="number of columns of U and V, 1 <= RANK <= min(m, n)",
+    )
+    parser.add_argument(
+        "--missing",
+        choices=("nan",),
+        default=None,
+        help="read empty and NaN cells as missing (default: every "
+        "cell must be a finite number)",
+    )
+    parser.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default="scaledgd",
+        help="scaledgd (scaled gradient descent), gd, momentum, adam "
+        "or lbfgs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=positive_float,
+        default=None,
+        help="fixed step size for the problem scaled to unit root "
+        "mean square (default: chosen from the matrix, with a "
+        "line search for scaledgd and gd)",
+    )
+    parser.add_argument(
+        "--max-epochs",
+        "--epochs",
+        dest="max_epochs",
+        type=positive_int,
+        default=1000,
+        help="epoch limit; --epochs is an alias (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tol",
+        type=_non_negative_float,
+        default=1e-5,
+        help="stop once an epoch lowers the loss by at most TOL "
+        "times its value; 0 never stops early "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--l2",
+        type=_non_negative_float,
+        default=0.0,
+        help="weight of the penalty ||U||^2 + ||V||^2 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="seed of the random start, an integer >= 0 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device, such as cpu or cuda (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float64",
+        help="working precision (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="PREFIX",
+        default=None,
+        help="write PREFIX_U.csv, PREFIX_V.csv and PREFIX.json "
+        "(default: the input's name without its extension)",
+    )
     parser.add_argument("--quiet", action="store_true", help="show no progress bar")
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args):
-    matrix = read_matrix(args.file)
-    A = torch.from_numpy(np.asarray(matrix, dtype=np.float32))
+    matrix = read_matrix(args.file, missing=args.missing)
     prefix = Path(args.out) if args.out is not None else Path(Path(args.file).stem)
     _io.ensure_dir(prefix.parent)
+    A = torch.from_numpy(np.ascontiguousarray(matrix))
 
-    torch.manual_seed(args.seed)
-    with progress(args.epochs, "factorise", quiet=args.quiet) as bar:
+    with progress(args.max_epochs, "factorise", quiet=args.quiet) as bar:
+
         def on_epoch(epoch, loss):
             bar.update(1)
-            if epoch % 50 == 0:
-                bar.set_postfix(loss=f"{loss:.6g}")
+            bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
 
-        U, V = gd_factorise_ad(A, args.rank, args.epochs, args.lr, callback=on_epoch)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            result = factorise(
+                A,
+                args.rank,
+                missing=args.missing,
+                optimizer=args.optimizer,
+                lr=args.lr,
+                max_epochs=args.max_epochs,
+                tol=args.tol,
+                l2=args.l2,
+                seed=args.seed,
+                device=args.device,
+                dtype=args.dtype,
+                callback=on_epoch,
+            )
+    for warning in caught:
+        print(f"gradfit factorise: warning: {warning.message}", file=sys.stderr)
 
-    gd_loss = squared_error(A, U @ V.T).item()
-    svd_loss = squared_error(A, truncated_svd(A, args.rank)).item()
-    paths = (Path(f"{prefix}_U.csv"), Path(f"{prefix}_V.csv"))
-    for path, factor in zip(paths, (U, V)):
-        _io.write_text(path, _to_csv(factor.numpy()))
+    U, V = result.U.cpu().double().numpy(), result.V.cpu().double().numpy()
+    if not (np.isfinite(U).all() and np.isfinite(V).all()):
+        raise DivergenceError(
+            result.lr,
+            result.epochs,
+            None,
+            None,
+            detail=" (the factors hold non-finite values)",
+        )
+    # Every text is ready before the first file is written, so a failure while
+    # formatting leaves no partial set of outputs.
+    paths = (Path(f"{prefix}_U.csv"), Path(f"{prefix}_V.csv"), Path(f"{prefix}.json"))
+    texts = (
+        _to_csv(U),
+        _to_csv(V),
+        json.dumps(summary(result, args, matrix.shape), indent=2, allow_nan=False)
+        + "\n",
+    )
+    for path, text in zip(paths, texts, strict=True):
+        _io.write_text(path, text)
 
-    m, n = A.shape
-    print(f"matrix           {m} x {n}, rank {args.rank}")
-    print(f"GD loss          {gd_loss:.6f}")
-    print(f"truncated SVD    {svd_loss:.6f}")
-    print(f"relative gap     {_relative_gap(gd_loss, svd_loss):.3e}")
-    print(f"wrote {paths[0]} and {paths[1]}")
+    m, n = matrix.shape
+    print(
+        f"matrix           {m} x {n}, rank {args.rank}, "
+        f"{result.optimizer}, {result.epochs} epochs ({result.stop_reason})"
+    )
+    print(f"loss             {result.loss:.9g}")
+    if result.optimum is not None:
+        print(f"truncated SVD    {result.optimum:.9g}")
+        gap = "n/a" if result.optimum_gap is None else f"{result.optimum_gap:.3e}"
+        print(f"relative gap     {gap}")
+    print(f"wall time        {result.wall_time:.3f} s")
+    print(f"wrote {paths[0]}, {paths[1]} and {paths[2]}")
     return 0
 
 
-def _relative_gap(loss, optimum):
-    return (loss - optimum) / optimum if optimum > 0 else loss
+def summary(result, args, shape):
+    """Return the JSON summary of a run: results, then the settings that made it."""
+    return {
+        "shape": list(shape),
+        "loss": _finite(result.loss),
+        "losses": [_finite(value) for value in result.losses],
+        "optimum": _finite(result.optimum),
+        "optimum_gap": _finite(result.optimum_gap),
+        "stop_reason": result.stop_reason,
+        "epochs": result.epochs,
+        "wall_time_s": result.wall_time,
+        "final_lr": result.lr,
+        "settings": {
+            "file": str(args.file),
+            "rank": args.rank,
+            "missing": args.missing,
+            "optimizer": args.optimizer,
+            "lr": args.lr,
+            "max_epochs": args.max_epochs,
+            "tol": args.tol,
+            "l2": args.l2,
+            "seed": args.seed,
+            "device": args.device,
+            "dtype": args.dtype,
+        },
+    }
+
+
+def _finite(value):
+    """Return ``value``, or None when it is None or not finite (JSON has no NaN)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; use a number >= 0"
+        ) from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not finite and >= 0; use a number >= 0"
+        )
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an integer; use an integer >= 0"
+        ) from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is out of range; use 0 <= SEED < 2**64"
+        )
+    return value
 
 
 def _to_csv(array):
