@@ -46,8 +46,7 @@ def test_subprocess_bad_rank_is_one_line(matrix_csv):
 
 def test_factorise_writes_factors(matrix_csv, tmp_path):
     prefix = tmp_path / "out" / "fit"
-    status, out, err = run_cli("factorise", matrix_csv, "--rank", "2", "--out", prefix,
-                               "--lr", "0.002", "--epochs", "3000")
+    status, out, err = run_cli("factorise", matrix_csv, "--rank", "2", "--out", prefix)
     assert status == 0, err
     U = np.loadtxt(f"{prefix}_U.csv", delimiter=",")
     V = np.loadtxt(f"{prefix}_V.csv", delimiter=",")
@@ -145,8 +144,8 @@ def test_mlp_prints_table():
 def test_factorise_divergence_writes_nothing(tmp_path):
     path = tmp_path / "big.csv"
     path.write_text("\n".join(",".join(["1000"] * 5) for _ in range(8)) + "\n")
-    status, out, err = run_cli("factorise", path, "--rank", "2", "--lr", "0.01",
-                               "--out", tmp_path / "fit")
+    status, out, err = run_cli("factorise", path, "--rank", "2", "--optimizer", "gd",
+                               "--lr", "100", "--out", tmp_path / "fit")
     assert_one_line_error(status, err, 1, "diverged at epoch", "learning rate")
     assert out == ""
     assert not list(tmp_path.glob("fit*"))

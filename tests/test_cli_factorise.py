@@ -143,7 +143,7 @@ def test_divergence_exits_1_and_writes_nothing(tmp_path, capsys):
     [
         ("1,2\nx,4\n", ["line 2, column 1: 'x' is not a number"]),
         ("1,2\nnan,4\n3,5\n", ["'nan' is not finite", "--missing nan"]),
-        ("", ["holds no data rows"]),
+        ("", ["contains no data rows"]),
         ("1,2,3\n", ["1x3 matrix", "at least 2 rows"]),
         ("1\n2\n3\n", ["3x1 matrix", "2 columns"]),
     ],
