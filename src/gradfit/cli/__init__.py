@@ -3,12 +3,12 @@
 import sys
 
 from ..errors import DivergenceError, InputError
-from . import factorise, mlp
+from . import complete, factorise, mlp
 from ._common import EXIT_FAILURE, EXIT_USAGE, CommandParser
 
 __all__ = ["build_parser", "main"]
 
-SUBCOMMANDS = (factorise, mlp)
+SUBCOMMANDS = (factorise, mlp, complete)
 
 DESCRIPTION = """\
 Fit models by gradient descent with PyTorch autograd and check them against the
