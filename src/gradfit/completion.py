@@ -333,17 +333,14 @@ def fit_completion(
     for epoch in range(1, max_epochs + 1):
         row_params = steps.block_step(data.by_row, row_params, col_params, l2, lr)
         col_params = steps.block_step(data.by_col, col_params, row_params, l2, lr)
+        if not (row_params.isfinite().all() and col_params.isfinite().all()):
+            _raise_divergence(lr, epoch, losses, dtype)
         row_params, col_params = steps.balance(row_params, col_params)
 
         value, _ = steps.objective(data, row_params, col_params, l2)
         loss = value / len(ratings)
         if not math.isfinite(loss):
-            last = losses[-1] if losses else None
-            raise DivergenceError(
-                lr, epoch, last, 1.0 if lr > 1 else None,
-                detail=f" in {str(dtype).replace('torch.', '')}; the ratings may "
-                "overflow it (try float64)",
-            )
+            _raise_divergence(lr, epoch, losses, dtype)
         converged = tol > 0 and bool(losses) and losses[-1] - loss <= tol * abs(loss)
         losses.append(loss)
         if callback is not None and callback(epoch, loss) is True:
@@ -368,6 +365,16 @@ def fit_completion(
         col_ids=ratings.col_ids,
         losses=losses,
         converged=converged,
+    )
+
+
+def _raise_divergence(lr, epoch, losses, dtype):
+    # Steps with 0 < lr < 2 never raise the objective, so a non-finite value
+    # means that the ratings or the parameters overflowed the dtype.
+    raise DivergenceError(
+        lr, epoch, losses[-1] if losses else None, 1.0 if lr > 1 else None,
+        detail=f" in {str(dtype).replace('torch.', '')}, which the ratings or "
+        "parameters overflowed (scale the ratings down or use float64)",
     )
 
 
