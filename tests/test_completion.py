@@ -70,7 +70,9 @@ def test_split_is_reproducible_and_sized(noisy):
     np.testing.assert_array_equal(train.rows, again_train.rows)
 
     def keys(part):
-        return {(part.row_ids[r], part.col_ids[c]) for r, c in zip(part.rows, part.cols)}
+        return {
+            (part.row_ids[r], part.col_ids[c]) for r, c in zip(part.rows, part.cols, strict=True)
+        }
 
     assert keys(train).isdisjoint(keys(test))
     assert len(keys(train) | keys(test)) == len(noisy)
@@ -95,8 +97,9 @@ def test_predict_by_raw_ids():
     model = fit_completion(tiny(), 1, max_epochs=3, tol=0)
     predicted = model.predict(["7", "007"], ["z", "x"])
     for k, (u, i) in enumerate([(1, 2), (0, 0)]):
-        expected = (model.mean + model.row_bias[u] + model.col_bias[i]
-                    + model.U[u] @ model.V[i]).item()
+        expected = (
+            model.mean + model.row_bias[u] + model.col_bias[i] + model.U[u] @ model.V[i]
+        ).item()
         assert predicted[k] == pytest.approx(expected, rel=1e-6, abs=1e-6)
 
 
@@ -107,15 +110,24 @@ def test_unknown_id_error_and_bias_fallback():
     with pytest.raises(InputError, match="ids are matched as strings"):
         model.predict([7], ["x"])
     predicted = model.predict(["07", "7", "07"], ["x", "w", "w"], unknown="bias")
-    assert predicted[0] == pytest.approx(model.mean + model.col_bias[0].item(), abs=1e-6)
-    assert predicted[1] == pytest.approx(model.mean + model.row_bias[1].item(), abs=1e-6)
+    assert predicted[0] == pytest.approx(
+        model.mean + model.col_bias[0].item(), abs=1e-6
+    )
+    assert predicted[1] == pytest.approx(
+        model.mean + model.row_bias[1].item(), abs=1e-6
+    )
     assert predicted[2] == pytest.approx(model.mean, abs=1e-12)
 
 
 def test_test_only_id_is_unknown_to_model():
     ratings = tiny()
-    train = Ratings(ratings.rows[:6], ratings.cols[:6], ratings.values[:6],
-                    ratings.row_ids[:3], ratings.col_ids)
+    train = Ratings(
+        ratings.rows[:6],
+        ratings.cols[:6],
+        ratings.values[:6],
+        ratings.row_ids[:3],
+        ratings.col_ids,
+    )
     model = fit_completion(train, 1, max_epochs=3, tol=0)
     with pytest.raises(InputError, match="row id 'b' is unknown"):
         model.score(ratings)
@@ -126,8 +138,13 @@ def test_test_only_id_is_unknown_to_model():
 
 def test_id_without_rating_is_named():
     ratings = tiny()
-    extra = Ratings(ratings.rows, ratings.cols, ratings.values,
-                    ratings.row_ids + ("ghost",), ratings.col_ids)
+    extra = Ratings(
+        ratings.rows,
+        ratings.cols,
+        ratings.values,
+        ratings.row_ids + ("ghost",),
+        ratings.col_ids,
+    )
     with pytest.raises(InputError, match="row id 'ghost' has no rating"):
         fit_completion(extra, 1)
 
@@ -139,8 +156,11 @@ def dense_objective(ratings, row_params, col_params, l2):
     target = torch.zeros(m, n, dtype=torch.float64)
     mask[ratings.rows, ratings.cols] = 1.0
     target[ratings.rows, ratings.cols] = torch.from_numpy(ratings.values)
-    prediction = (row_params[:, :1] + col_params[:, :1].T
-                  + row_params[:, 1:] @ col_params[:, 1:].T)
+    prediction = (
+        row_params[:, :1]
+        + col_params[:, :1].T
+        + row_params[:, 1:] @ col_params[:, 1:].T
+    )
     errors = (prediction - target) * mask
     penalty = row_params.square().sum() + col_params.square().sum()
     return 0.5 * errors.square().sum() + 0.5 * l2 * penalty
@@ -152,8 +172,11 @@ def test_sparse_gradient_matches_autograd(noisy):
     row_params = torch.randn(noisy.n_rows, rank + 1, generator=g, dtype=torch.float64)
     col_params = torch.randn(noisy.n_cols, rank + 1, generator=g, dtype=torch.float64)
     data = steps.SparseRatings(
-        torch.from_numpy(noisy.rows), torch.from_numpy(noisy.cols),
-        torch.from_numpy(noisy.values), noisy.n_rows, noisy.n_cols,
+        torch.from_numpy(noisy.rows),
+        torch.from_numpy(noisy.cols),
+        torch.from_numpy(noisy.values),
+        noisy.n_rows,
+        noisy.n_cols,
     )
     _, row_gradient = steps.block_gradient(data.by_row, row_params, col_params, l2)
     _, col_gradient = steps.block_gradient(data.by_col, col_params, row_params, l2)
@@ -175,14 +198,18 @@ def test_sparse_hessian_matches_autograd(noisy):
     row_params = torch.randn(noisy.n_rows, rank + 1, generator=g, dtype=torch.float64)
     col_params = torch.randn(noisy.n_cols, rank + 1, generator=g, dtype=torch.float64)
     data = steps.SparseRatings(
-        torch.from_numpy(noisy.rows), torch.from_numpy(noisy.cols),
-        torch.from_numpy(noisy.values), noisy.n_rows, noisy.n_cols,
+        torch.from_numpy(noisy.rows),
+        torch.from_numpy(noisy.cols),
+        torch.from_numpy(noisy.values),
+        noisy.n_rows,
+        noisy.n_cols,
     )
     hessian, _ = steps.block_gradient(data.by_row, row_params, col_params, l2, 4, 6)
 
     for u in (4, 5):
+
         def f_of_row(theta, u=u):
-            params = torch.cat([row_params[:u], theta[None], row_params[u + 1:]])
+            params = torch.cat([row_params[:u], theta[None], row_params[u + 1 :]])
             return dense_objective(noisy, params, col_params, l2)
 
         expected = torch.autograd.functional.hessian(f_of_row, row_params[u])
@@ -198,8 +225,9 @@ def test_balance_keeps_product_and_lowers_penalty():
     after = rows[:, 1:] @ cols[:, 1:].T
     torch.testing.assert_close(after, before, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(rows[:, 0], row_params[:, 0], rtol=0, atol=0)
-    torch.testing.assert_close(rows[:, 1:].T @ rows[:, 1:], cols[:, 1:].T @ cols[:, 1:],
-                               rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        rows[:, 1:].T @ rows[:, 1:], cols[:, 1:].T @ cols[:, 1:], rtol=1e-10, atol=1e-10
+    )
     penalty_before = row_params[:, 1:].square().sum() + col_params[:, 1:].square().sum()
     penalty_after = rows[:, 1:].square().sum() + cols[:, 1:].square().sum()
     assert penalty_after.item() < penalty_before.item() * 0.9
@@ -208,7 +236,7 @@ def test_balance_keeps_product_and_lowers_penalty():
 @pytest.mark.parametrize("lr", [1.0, 0.5, 1.5])
 def test_loss_never_increases(noisy, lr):
     model = fit_completion(noisy, 3, lr=lr, max_epochs=15, tol=0, dtype=torch.float64)
-    for before, after in zip(model.losses, model.losses[1:]):
+    for before, after in zip(model.losses[:-1], model.losses[1:], strict=True):
         assert after <= before * (1 + 1e-9)
 
 
@@ -232,8 +260,13 @@ def test_epoch_limit_warns(noisy):
 
 def test_overflow_raises_divergence():
     ratings = tiny()
-    huge = Ratings(ratings.rows, ratings.cols, ratings.values * 1e30,
-                   ratings.row_ids, ratings.col_ids)
+    huge = Ratings(
+        ratings.rows,
+        ratings.cols,
+        ratings.values * 1e30,
+        ratings.row_ids,
+        ratings.col_ids,
+    )
     with pytest.raises(DivergenceError, match="float32") as info:
         fit_completion(huge, 1)
     assert info.value.epoch == 1

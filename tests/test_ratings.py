@@ -47,10 +47,14 @@ def test_many_lines_across_blocks(tmp_path, monkeypatch):
 
     monkeypatch.setattr(module, "_BLOCK_CHARS", 64)
     lines = [f"u{k % 7},i{k % 5},{k % 10}\n" for k in range(35)]
-    ratings = read_ratings(write(tmp_path, "r.csv", "user,item,rating\n" + "".join(lines)))
+    ratings = read_ratings(
+        write(tmp_path, "r.csv", "user,item,rating\n" + "".join(lines))
+    )
     assert len(ratings) == 35
     assert ratings.row_ids == tuple(f"u{k}" for k in range(7))
-    np.testing.assert_allclose(ratings.values, [k % 10 for k in range(35)], rtol=0, atol=0)
+    np.testing.assert_allclose(
+        ratings.values, [k % 10 for k in range(35)], rtol=0, atol=0
+    )
 
 
 DUPLICATED = "user,item,rating\na,x,3\nb,y,4\na,x,5\na,x,1\n"
@@ -75,7 +79,9 @@ def test_duplicate_policies(tmp_path, policy, expected):
 def test_scale_lists_lines_and_count(tmp_path):
     lines = "".join(f"u{k},x,{9 if k % 2 else 3}\n" for k in range(14))
     with pytest.raises(InputError) as info:
-        read_ratings(write(tmp_path, "s.csv", "user,item,rating\n" + lines), scale=(1, 5))
+        read_ratings(
+            write(tmp_path, "s.csv", "user,item,rating\n" + lines), scale=(1, 5)
+        )
     message = str(info.value)
     assert "7 ratings lie outside the scale [1, 5]" in message
     assert "line 3 (9)" in message
@@ -127,4 +133,6 @@ def test_invalid_arguments(tmp_path):
 
 def test_ratings_reject_out_of_range_index():
     with pytest.raises(InputError, match="outside"):
-        Ratings(np.array([0, 2]), np.array([0, 0]), np.array([1.0, 2.0]), ("a", "b"), ("x",))
+        Ratings(
+            np.array([0, 2]), np.array([0, 0]), np.array([1.0, 2.0]), ("a", "b"), ("x",)
+        )

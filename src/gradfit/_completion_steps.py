@@ -198,6 +198,8 @@ def objective(data, row_params, col_params, l2):
             - side.values[lo : lo + step]
         )
         squared += torch.sum(errors.square(), dtype=torch.float64).item()
-    penalty = sum(torch.sum(p.square(), dtype=torch.float64).item()
-                  for p in (row_params, col_params))
+    penalty = sum(
+        torch.sum(p.square(), dtype=torch.float64).item()
+        for p in (row_params, col_params)
+    )
     return 0.5 * squared + 0.5 * l2 * penalty, squared

@@ -141,7 +141,9 @@ class CompletionModel:
         found = np.fromiter((index.get(i, -1) for i in ids), np.int64, len(ids))
         if unknown == "error" and (found < 0).any():
             missing = [ids[k] for k in np.flatnonzero(found < 0)]
-            hint = "" if isinstance(missing[0], str) else " (ids are matched as strings)"
+            hint = (
+                "" if isinstance(missing[0], str) else " (ids are matched as strings)"
+            )
             raise InputError(
                 f"{kind} id {missing[0]!r}{hint} is unknown to the model "
                 f"({len(missing)} unknown {kind} ids in all); predict known ids or "
@@ -372,7 +374,10 @@ def _raise_divergence(lr, epoch, losses, dtype):
     # Steps with 0 < lr < 2 never raise the objective, so a non-finite value
     # means that the ratings or the parameters overflowed the dtype.
     raise DivergenceError(
-        lr, epoch, losses[-1] if losses else None, 1.0 if lr > 1 else None,
+        lr,
+        epoch,
+        losses[-1] if losses else None,
+        1.0 if lr > 1 else None,
         detail=f" in {str(dtype).replace('torch.', '')}, which the ratings or "
         "parameters overflowed (scale the ratings down or use float64)",
     )
@@ -416,14 +421,20 @@ def _check_fit_arguments(ratings, rank, l2, max_epochs, tol, lr, dtype, callback
         )
     if not _is_number(l2) or l2 <= 0:
         raise InputError(f"l2={l2!r} is invalid; use a positive number such as 0.05")
-    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
+    if (
+        isinstance(max_epochs, bool)
+        or not isinstance(max_epochs, int)
+        or max_epochs < 1
+    ):
         raise InputError(f"max_epochs={max_epochs!r} is invalid; use an integer >= 1")
     if not _is_number(tol) or tol < 0:
         raise InputError(f"tol={tol!r} is invalid; use a number >= 0")
     if not _is_number(lr) or not 0 < lr < 2:
         raise InputError(f"lr={lr!r} is invalid; use 0 < lr < 2 (1 is the Newton step)")
     if dtype not in (torch.float32, torch.float64):
-        raise InputError(f"dtype={dtype!r} is invalid; use torch.float32 or torch.float64")
+        raise InputError(
+            f"dtype={dtype!r} is invalid; use torch.float32 or torch.float64"
+        )
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
 
@@ -434,11 +445,15 @@ def _check_device(device):
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError):
-        raise InputError(f"device={device!r} is not a torch device; use 'cpu' or 'cuda'") from None
+        raise InputError(
+            f"device={device!r} is not a torch device; use 'cpu' or 'cuda'"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device={str(device)!r} is not available here; use 'cpu'")
     if device.type not in ("cpu", "cuda"):
-        raise InputError(f"device={str(device)!r} is not supported; use 'cpu' or 'cuda'")
+        raise InputError(
+            f"device={str(device)!r} is not supported; use 'cpu' or 'cuda'"
+        )
     return device
 
 

@@ -85,7 +85,10 @@ def _check_ratings(ratings):
         )
     if values.dtype.kind != "f":
         raise InputError(f"Ratings.values must be floating point, got {values.dtype}")
-    for name, index, ids in (("rows", rows, ratings.row_ids), ("cols", cols, ratings.col_ids)):
+    for name, index, ids in (
+        ("rows", rows, ratings.row_ids),
+        ("cols", cols, ratings.col_ids),
+    ):
         if len(index) and (index.min() < 0 or index.max() >= len(ids)):
             raise InputError(
                 f"Ratings.{name} holds indices outside [0, {len(ids)}); "
@@ -150,7 +153,9 @@ def read_ratings(
             + ", ".join(repr(p) for p in DUPLICATE_POLICIES)
         )
     scale = _check_scale(scale)
-    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
+    if delimiter is not None and (
+        not isinstance(delimiter, str) or len(delimiter) != 1
+    ):
         raise InputError(f"delimiter={delimiter!r} is invalid; use one character")
 
     path = Path(path)
@@ -175,7 +180,9 @@ def _check_scale(scale):
     try:
         low, high = (float(x) for x in scale)
     except (TypeError, ValueError):
-        raise InputError(f"scale={scale!r} is invalid; give two numbers (low, high)") from None
+        raise InputError(
+            f"scale={scale!r} is invalid; give two numbers (low, high)"
+        ) from None
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise InputError(
             f"scale=({low:g}, {high:g}) is invalid; give finite numbers with low < high"
@@ -187,7 +194,9 @@ def _open_text(path):
     if not path.exists():
         raise InputError(f"ratings file {str(path)!r} not found; check the path")
     if path.is_dir():
-        raise InputError(f"ratings path {str(path)!r} is a folder; give a CSV or TSV file")
+        raise InputError(
+            f"ratings path {str(path)!r} is a folder; give a CSV or TSV file"
+        )
     try:
         # newline="" keeps line ends inside quoted cells, as the csv module requires.
         return open(path, encoding="utf-8-sig", newline="")
@@ -232,7 +241,7 @@ class _TripleParser:
                 f"{self.source} has a header line but no ratings; give a file with "
                 "one rating per line"
             )
-        return tuple(np.concatenate(parts) for parts in zip(*chunks))
+        return tuple(np.concatenate(parts) for parts in zip(*chunks, strict=True))
 
     def _read_header(self):
         for line in self.file:
@@ -304,7 +313,7 @@ class _TripleParser:
         return self._convert(fields, self.width, np.array(line_nos, dtype=np.int64))
 
     def _raise_width(self, stripped, line_nos):
-        for s, line_no in zip(stripped, line_nos):
+        for s, line_no in zip(stripped, line_nos, strict=True):
             n_cells = s.count(self.delimiter) + 1
             if n_cells != self.width:
                 self._raise_bad_width(int(line_no), n_cells)
@@ -344,7 +353,9 @@ class _TripleParser:
             k = int(bad[0])
         else:
             k = next(k for k, c in enumerate(cells) if not _is_float(c))
-        problem = f"is {cells[k]!r}, not a finite number" if cells[k].strip() else "is empty"
+        problem = (
+            f"is {cells[k]!r}, not a finite number" if cells[k].strip() else "is empty"
+        )
         raise InputError(
             f"{self.source}, line {line_nos[k]}: the {self.names[2]!r} cell {problem}; "
             "fix or remove the line"

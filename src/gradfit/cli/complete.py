@@ -39,13 +39,16 @@ def add_parser(commands, formatter):
         "complete", help=HELP, description=HELP, epilog=EPILOG,
         formatter_class=formatter,
     )
-    parser.add_argument("ratings", metavar="RATINGS", help="ratings file (.csv or .tsv)")
+    parser.add_argument("ratings", metavar="RATINGS",
+                        help="ratings file (.csv or .tsv)")
     parser.add_argument("--rank", type=positive_int, required=True,
                         help="number of factor columns R")
     parser.add_argument("--row", default="user", metavar="COL",
-                        help="header name of the row (user) id column (default: %(default)s)")
+                        help="header name of the row (user) id column "
+                             "(default: %(default)s)")
     parser.add_argument("--col", default="item", metavar="COL",
-                        help="header name of the column (item) id column (default: %(default)s)")
+                        help="header name of the column (item) id column "
+                             "(default: %(default)s)")
     parser.add_argument("--value", default="rating", metavar="COL",
                         help="header name of the rating column (default: %(default)s)")
     parser.add_argument("--delimiter", default=None, metavar="CHAR",
@@ -53,7 +56,8 @@ def add_parser(commands, formatter):
                              "else guessed from the header)")
     parser.add_argument("--duplicates", choices=DUPLICATE_POLICIES, default="error",
                         help="treatment of a user-item pair rated twice: reject the "
-                             "file, keep the mean or the last rating (default: %(default)s)")
+                             "file, keep the mean or the last rating "
+                             "(default: %(default)s)")
     parser.add_argument("--scale", nargs=2, type=float, metavar=("LOW", "HIGH"),
                         help="rating scale; a rating outside it is an error")
     parser.add_argument("--test-fraction", type=float, default=0.1, metavar="F",
