@@ -70,9 +70,8 @@ def test_split_is_reproducible_and_sized(noisy):
     np.testing.assert_array_equal(train.rows, again_train.rows)
 
     def keys(part):
-        return {
-            (part.row_ids[r], part.col_ids[c]) for r, c in zip(part.rows, part.cols, strict=True)
-        }
+        pairs = zip(part.rows, part.cols, strict=True)
+        return {(part.row_ids[r], part.col_ids[c]) for r, c in pairs}
 
     assert keys(train).isdisjoint(keys(test))
     assert len(keys(train) | keys(test)) == len(noisy)

@@ -56,7 +56,7 @@ class _Side:
     def matrix(self, values, start, stop):
         """Sparse (stop - start, n_other) matrix of the own rows start:stop.
 
-        ``values`` holds one value per entry of those rows, in this side's order.
+        ``values`` contains one value per entry of those rows, in this side's order.
         """
         crow = self.crow[start : stop + 1] - self.crow[start]
         other = self.other[self.entries(start, stop)]
@@ -163,21 +163,29 @@ def balance(row_params, col_params):
     ||U||_F^2 + ||V||_F^2, so this lowers f at no cost to the fit. Alternating
     steps alone approach that balance only slowly. With U = Qu Ru, V = Qv Rv
     and Ru Rv^T = W S Z^T, the balanced pair is (Qu W S^1/2, Qv Z S^1/2).
+    Factors of rank below their width are returned unchanged.
 
     Returns
     -------
     row_params, col_params : torch.Tensor
         New tensors of the input shapes; the inputs are not modified.
     """
-    Qu, Ru = torch.linalg.qr(row_params[:, 1:])
-    Qv, Rv = torch.linalg.qr(col_params[:, 1:])
-    W, S, Zh = torch.linalg.svd((Ru @ Rv.T).double())
+    U, V = row_params[:, 1:], col_params[:, 1:]
+    # U = Qu Ru with Ru^T Ru = U^T U, so Ru is the Cholesky factor of the Gram
+    # matrix and U Ru^-1 W S^1/2 equals Qu W S^1/2 without forming Qu.
+    Ru, info_u = torch.linalg.cholesky_ex((U.T @ U).double(), upper=True)
+    Rv, info_v = torch.linalg.cholesky_ex((V.T @ V).double(), upper=True)
+    if info_u.item() or info_v.item():
+        # A rank-deficient factor has no unique balance; keep the pair as it is.
+        return row_params, col_params
+    W, S, Zh = torch.linalg.svd(Ru @ Rv.T)
     root = S.sqrt()
-    U = Qu @ (W * root).to(Qu.dtype)
-    V = Qv @ (Zh.T * root).to(Qv.dtype)
+    eye = torch.eye(len(S), dtype=torch.float64)
+    to_u = torch.linalg.solve_triangular(Ru, eye, upper=True) @ (W * root)
+    to_v = torch.linalg.solve_triangular(Rv, eye, upper=True) @ (Zh.T * root)
     return (
-        torch.cat([row_params[:, :1], U], dim=1),
-        torch.cat([col_params[:, :1], V], dim=1),
+        torch.cat([row_params[:, :1], U @ to_u.to(U)], dim=1),
+        torch.cat([col_params[:, :1], V @ to_v.to(V)], dim=1),
     )
 
 

@@ -273,7 +273,7 @@ def fit_completion(
         L2 penalty weight, in squared rating units per squared parameter; a
         positive number, so that every block's Hessian is invertible.
     max_epochs : int, default=100
-        The most epochs to run.
+        The maximum number of epochs.
     tol : float, default=1e-4
         Stop when an epoch lowers the objective by less than ``tol`` times
         its value; 0 runs all ``max_epochs``.
@@ -373,6 +373,8 @@ def fit_completion(
 def _raise_divergence(lr, epoch, losses, dtype):
     # Steps with 0 < lr < 2 never raise the objective, so a non-finite value
     # means that the ratings or the parameters overflowed the dtype.
+    # NOTE: DivergenceError still ends its message with "use a smaller learning
+    # rate", which does not help here; the detail names the real remedy.
     raise DivergenceError(
         lr,
         epoch,

@@ -91,7 +91,7 @@ def _check_ratings(ratings):
     ):
         if len(index) and (index.min() < 0 or index.max() >= len(ids)):
             raise InputError(
-                f"Ratings.{name} holds indices outside [0, {len(ids)}); "
+                f"Ratings.{name} contains indices outside [0, {len(ids)}); "
                 f"every index must address one of the {len(ids)} ids"
             )
     if not np.isfinite(values).all():

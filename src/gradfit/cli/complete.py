@@ -64,8 +64,8 @@ def add_parser(commands, formatter):
                         help="share of ratings held out for testing, 0 < F < 1 "
                              "(default: %(default)s)")
     parser.add_argument("--max-epochs", type=positive_int, default=100,
-                        help="the most epochs, each one Newton step on the rows and "
-                             "one on the columns (default: %(default)s)")
+                        help="maximum number of epochs, each one Newton step on "
+                             "the rows and one on the columns (default: %(default)s)")
     parser.add_argument("--tol", type=float, default=1e-4,
                         help="stop when an epoch lowers the objective by less than "
                              "this fraction (default: %(default)s)")
