@@ -123,6 +123,13 @@ def test_missing_empty_and_folder_inputs(tmp_path):
         read_ratings(tmp_path)
 
 
+def test_non_utf8_file_is_rejected(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("user,item,rating\nJos\u00e9,x,1\n".encode("latin-1"))
+    with pytest.raises(InputError, match="not UTF-8"):
+        read_ratings(path)
+
+
 def test_invalid_arguments(tmp_path):
     path = write(tmp_path, "r.csv", "user,item,rating\na,x,1\n")
     with pytest.raises(InputError, match="duplicates='max'"):

@@ -163,7 +163,13 @@ def read_ratings(
     file = _open_text(path)
     with file:
         parser = _TripleParser(file, source, (row, col, value), delimiter)
-        entries = parser.parse()
+        try:
+            entries = parser.parse()
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{source!r}, after line {parser.line_no}: the file is not UTF-8 "
+                "text; convert it to UTF-8"
+            ) from None
 
     rows, cols, values, lines = entries
     if scale is not None:
