@@ -14,9 +14,11 @@ setting plus ``lr_all=0.02``, the best of the learning rates 0.002, 0.005,
 Trainset.
 
 Run: python benchmarks/bench_completion.py [--repeats 5] [--surprise-repeats 1]
+     [--threads N]
 """
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -105,7 +107,11 @@ def main():
                         help="gradfit fits to time (default: %(default)s)")
     parser.add_argument("--surprise-repeats", type=int, default=1,
                         help="surprise fits to time per setting (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     import surprise
 
@@ -113,7 +119,8 @@ def main():
     train, test = split_ratings(ratings, 0.1, seed=0)
     print(f"python {platform.python_version()}, torch {torch.__version__}, "
           f"numpy {np.__version__}, surprise {surprise.__version__}, "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.2f}")
     print(f"{len(train)} training and {len(test)} test ratings, {M} x {N_COLS}, "
           f"rank {RANK}, noise {NOISE}")
 
@@ -121,7 +128,7 @@ def main():
     gradfit_median = statistics.median(seconds)
     print(f"gradfit  fit_completion defaults   RMSE {scores.rmse:.4f}  "
           f"MAE {scores.mae:.4f}  {epochs} epochs  median {gradfit_median:.2f} s  "
-          f"(runs: {', '.join(f'{s:.2f}' for s in seconds)})")
+          f"min {min(seconds):.2f} s  (runs: {', '.join(f'{s:.2f}' for s in seconds)})")
 
     trainset, testset = surprise_sets(train, test)
     for name, options in SURPRISE_SETTINGS.items():

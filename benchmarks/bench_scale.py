@@ -7,11 +7,12 @@ number of ratings changes. Ratings are a rank-10 matrix plus noise at cells
 drawn with replacement (the first ones cover every row and column); a
 repeated cell is one more observation of it.
 
-Run: python benchmarks/bench_scale.py [--sizes 1e6 5e6 2e7] [--epochs 5]
+Run: python benchmarks/bench_scale.py [--sizes 1e6 5e6 2e7] [--epochs 5] [--threads N]
 """
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -84,20 +85,25 @@ def main():
                         help="numbers of ratings (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=5,
                         help="epochs per fit (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's choice)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.child:
         child(args.child, args.epochs)
         return
 
     print(f"python {platform.python_version()}, torch {torch.__version__}, "
-          f"numpy {np.__version__}, torch threads {torch.get_num_threads()}")
+          f"numpy {np.__version__}, torch threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.2f}")
     print(f"{M} x {N_COLS}, rank {RANK}, {args.epochs} epochs per fit")
     results = []
     for size in args.sizes:
         output = subprocess.run(
             [sys.executable, __file__, "--child", str(int(size)),
-             "--epochs", str(args.epochs)],
+             "--epochs", str(args.epochs), "--threads", str(torch.get_num_threads())],
             check=True, capture_output=True, text=True,
         ).stdout
         result = json.loads(output.strip().splitlines()[-1])
@@ -108,6 +114,13 @@ def main():
               f"({per_epoch / result['n_ratings'] * 1e9:.0f} ns per rating)  "
               f"first epoch incl. set-up {result['first_epoch_seconds']:.2f} s  "
               f"fit {result['fit_seconds']:.1f} s")
+    if len(results) >= 2:
+        sizes = np.array([r["n_ratings"] for r in results], dtype=float)
+        medians = np.array([statistics.median(r["epoch_seconds"]) for r in results])
+        slope, intercept = np.polyfit(sizes, medians, 1)
+        worst = np.max(np.abs(intercept + slope * sizes - medians) / medians)
+        print(f"least-squares line: epoch = {intercept:.2f} s + {slope * 1e9:.0f} ns "
+              f"per rating, largest deviation {worst:.0%} of a measured median")
     largest = max(results, key=lambda r: r["n_ratings"])
     verdict = "within" if largest["peak_rss_gib"] <= MEMORY_GOAL_GIB else "over"
     print(f"peak RSS at {largest['n_ratings']:,} ratings is {verdict} "
