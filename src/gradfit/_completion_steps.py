@@ -40,7 +40,7 @@ class _Side:
         self.n_own = n_own
         self.n_other = n_other
         counts = torch.bincount(own, minlength=n_own)
-        self.crow = torch.zeros(n_own + 1, dtype=torch.int64)
+        self.crow = torch.zeros(n_own + 1, dtype=torch.int64, device=own.device)
         torch.cumsum(counts, 0, out=self.crow[1:])
         index_dtype = torch.int32 if len(own) < 2**31 else torch.int64
         self.crow = self.crow.to(index_dtype)
@@ -180,7 +180,7 @@ def balance(row_params, col_params):
         return row_params, col_params
     W, S, Zh = torch.linalg.svd(Ru @ Rv.T)
     root = S.sqrt()
-    eye = torch.eye(len(S), dtype=torch.float64)
+    eye = torch.eye(len(S), dtype=torch.float64, device=S.device)
     to_u = torch.linalg.solve_triangular(Ru, eye, upper=True) @ (W * root)
     to_v = torch.linalg.solve_triangular(Rv, eye, upper=True) @ (Zh.T * root)
     return (

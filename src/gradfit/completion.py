@@ -285,6 +285,9 @@ def fit_completion(
     dtype : torch.dtype, default=torch.float32
     device : str or torch.device, optional
         Where to fit; the CPU by default.
+
+        NOTE: the fit has been run on the CPU only; a CUDA device is accepted
+        but no test covers it.
     callback : callable, optional
         Called as ``callback(epoch, loss)`` after each epoch with the epoch
         counted from 1 and ``loss`` as stored in ``losses``. If it returns
