@@ -4,7 +4,7 @@ Each size runs in a fresh Python process, so its peak resident set size
 (VmHWM, which includes generating the ratings) belongs to that size alone.
 The matrix is 200,000 x 20,000 at every size and the rank is 10, so only the
 number of ratings changes. Ratings are a rank-10 matrix plus noise at cells
-drawn with replacement (the first ones cover every row and column); a
+drawn with replacement, and the first cells cover every row and column. A
 repeated cell is one more observation of it.
 
 Run: python benchmarks/bench_scale.py [--sizes 1e6 5e6 2e7] [--epochs 5] [--threads N]

@@ -38,7 +38,7 @@ def test_completion_rmse_near_noise(noisy):
     train, test = split_ratings(noisy, 0.2, seed=1)
     model = fit_completion(train, 3)
     scores = model.score(test)
-    # 30 % of cells are missing and 20 % of the rest are held out; the best
+    # 30 % of cells are missing and 20 % of the rest are held out. The best
     # possible RMSE is the noise level 0.1.
     assert scores.rmse == pytest.approx(0.1, rel=0.2)
     assert scores.mae <= scores.rmse
