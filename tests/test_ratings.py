@@ -28,6 +28,23 @@ def test_tsv_by_extension_and_extra_columns(tmp_path):
     np.testing.assert_allclose(ratings.values, [2.5, 4.0], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+def test_line_ends_and_no_final_newline(tmp_path, end):
+    text = end.join(["user,item,rating", "a,x,1", "  ", "b,y,2"])
+    path = tmp_path / "r.csv"
+    path.write_bytes(text.encode())
+    ratings = read_ratings(path)
+    assert ratings.row_ids == ("a", "b")
+    assert ratings.col_ids == ("x", "y")
+    np.testing.assert_allclose(ratings.values, [1.0, 2.0], rtol=0, atol=0)
+
+
+def test_blank_line_keeps_line_numbers(tmp_path):
+    path = write(tmp_path, "r.csv", "user,item,rating\na,x,1\n\nb,y,oops\n")
+    with pytest.raises(InputError, match="line 4:"):
+        read_ratings(path)
+
+
 def test_delimiter_guessed_from_header(tmp_path):
     text = "userId;movieId;rating\n1;10;3\n2;10;1\n"
     ratings = read_ratings(write(tmp_path, "r.txt", text), row="userId", col="movieId")

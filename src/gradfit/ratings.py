@@ -287,12 +287,19 @@ class _TripleParser:
         return [found.index(name) for name in self.names]
 
     def _parse_block(self, lines, first_line_no):
-        if any('"' in line for line in lines):
+        text = "".join(lines)
+        if '"' in text:
             return self._parse_quoted(lines, first_line_no)
 
-        stripped = [line.rstrip("\r\n") for line in lines]
+        if "\r" in text:
+            stripped = [line.rstrip("\r\n") for line in lines]
+        else:
+            stripped = text.split("\n")
+            if not lines[-1].endswith("\n"):
+                stripped.append("")
+            stripped.pop()
         line_nos = np.arange(first_line_no, first_line_no + len(lines), dtype=np.int64)
-        if any(not s.strip() for s in stripped):
+        if "" in stripped or any(map(str.isspace, stripped)):
             keep = [k for k, s in enumerate(stripped) if s.strip()]
             stripped = [stripped[k] for k in keep]
             line_nos = line_nos[keep]
@@ -344,8 +351,12 @@ class _TripleParser:
                 f"{self.source}, line {line_no}: the {self.names[which]!r} cell is "
                 "empty; fill in the id or remove the line"
             )
-        number = index.setdefault
-        return np.fromiter((number(i, len(index)) for i in ids), np.int64, len(ids))
+        # dict.fromkeys and map run in C, so Python code runs once per new id
+        # rather than once per line.
+        for name in dict.fromkeys(ids):
+            if name not in index:
+                index[name] = len(index)
+        return np.fromiter(map(index.__getitem__, ids), np.int64, len(ids))
 
     def _parse_values(self, cells, line_nos):
         try:
