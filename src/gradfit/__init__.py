@@ -3,16 +3,28 @@ closed forms and trusted peers."""
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .batched import BatchedTraining, init_batched_mlp, train_batched
+from ._factorise import FactorisationResult, factorise
 from .baselines import best_linear_map, pca_projection, principal_angles, truncated_svd
+from .batched import BatchedTraining, init_batched_mlp, train_batched
+from .completion import CompletionModel, Scores, fit_completion, split_ratings
 from .data import IRIS_MD5, IrisData, load_iris, read_matrix
 from .diagnosis import RunDiagnosis, diagnose_runs, summarise_diagnosis, wilson_interval
-from .errors import ConstantFeatureWarning, ConvergenceWarning, DivergenceError, InputError
+from .errors import (
+    ConstantFeatureWarning,
+    ConvergenceWarning,
+    DivergenceError,
+    InputError,
+)
 from .experiment import MLPConfig, config_grid, run_config
-from ._factorise import FactorisationResult, factorise
 from .lowrank import gd_factorise_ad, squared_error, suggest_learning_rate
 from .mlp import accuracy, mlp, prepare_iris_study, repeat_training, train_mlp
-from .tabular import iris_study_split, read_labelled_csv, scale_features, stratified_split
+from .ratings import Ratings, read_ratings
+from .tabular import (
+    iris_study_split,
+    read_labelled_csv,
+    scale_features,
+    stratified_split,
+)
 
 try:
     __version__ = version("gradfit")
@@ -22,6 +34,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "IRIS_MD5",
     "BatchedTraining",
+    "CompletionModel",
     "ConstantFeatureWarning",
     "ConvergenceWarning",
     "DivergenceError",
@@ -29,12 +42,15 @@ __all__ = [
     "InputError",
     "IrisData",
     "MLPConfig",
+    "Ratings",
     "RunDiagnosis",
+    "Scores",
     "accuracy",
     "best_linear_map",
     "config_grid",
     "diagnose_runs",
     "factorise",
+    "fit_completion",
     "gd_factorise_ad",
     "init_batched_mlp",
     "iris_study_split",
@@ -45,9 +61,11 @@ __all__ = [
     "principal_angles",
     "read_labelled_csv",
     "read_matrix",
+    "read_ratings",
     "repeat_training",
     "run_config",
     "scale_features",
+    "split_ratings",
     "squared_error",
     "stratified_split",
     "suggest_learning_rate",

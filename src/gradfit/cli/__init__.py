@@ -1,14 +1,14 @@
-"""The ``gradfit`` command line: report, factorise and mlp subcommands."""
+"""The ``gradfit`` command line: report, factorise, complete and mlp subcommands."""
 
 import sys
 
 from ..errors import DivergenceError, InputError
-from . import factorise, mlp, report
+from . import complete, factorise, mlp, report
 from ._common import EXIT_FAILURE, EXIT_USAGE, CommandParser
 
 __all__ = ["build_parser", "main"]
 
-SUBCOMMANDS = (report, factorise, mlp)
+SUBCOMMANDS = (report, factorise, complete, mlp)
 
 DESCRIPTION = """\
 Fit models by gradient descent with PyTorch autograd and check them against the
@@ -20,6 +20,7 @@ EPILOG = """\
 examples:
   gradfit report --out report          reproduce the Iris study as a report
   gradfit factorise matrix.csv --rank 5 --out fit
+  gradfit complete ratings.csv --rank 10 --out model
   gradfit mlp --runs 10
 
 Run 'gradfit COMMAND --help' for the options of one command.
