@@ -153,6 +153,11 @@ def read_ratings(
             + ", ".join(repr(p) for p in DUPLICATE_POLICIES)
         )
     scale = _check_scale(scale)
+    if len({row, col, value}) < 3:
+        raise InputError(
+            f"row={row!r}, col={col!r} and value={value!r} must name three "
+            "different columns"
+        )
     if delimiter is not None and (
         not isinstance(delimiter, str) or len(delimiter) != 1
     ):
