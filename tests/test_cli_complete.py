@@ -107,6 +107,13 @@ def test_bad_file_is_one_line(tmp_path, name, text, fragments):
     assert_one_line_error(status, stderr, 2, "gradfit complete: error:", *fragments)
 
 
+def test_non_utf8_file_is_one_line(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("user,item,rating\nJos\u00e9,x,1\n".encode("latin-1"))
+    status, _, stderr = run_cli("complete", path, "--rank", 1)
+    assert_one_line_error(status, stderr, 2, "not UTF-8")
+
+
 def test_scale_violation_is_one_line(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text("user,item,rating\na,x,1\nb,x,6\nc,y,3\n")
@@ -124,6 +131,10 @@ def test_scale_violation_is_one_line(tmp_path):
         (["--duplicates", "max"], ("invalid choice",)),
         (["--device", "nowhere"], ("device='nowhere'",)),
         (["--value", "score"], ("no column 'score'",)),
+        (["--scale", "5", "1"], ("scale=(5, 1)",)),
+        (["--tol", "-1"], ("tol=-1.0",)),
+        (["--delimiter", "ab"], ("delimiter='ab'",)),
+        (["--max-epochs", "x"], ("'x' is not an integer",)),
     ],
 )
 def test_bad_options_are_one_line(ratings_file, options, fragments):

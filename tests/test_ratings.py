@@ -153,6 +153,8 @@ def test_invalid_arguments(tmp_path):
         read_ratings(path, duplicates="max")
     with pytest.raises(InputError, match="low < high"):
         read_ratings(path, scale=(5, 1))
+    with pytest.raises(InputError, match="three different columns"):
+        read_ratings(path, col="user")
 
 
 def test_ratings_reject_out_of_range_index():

@@ -152,6 +152,7 @@ class CompletionModel:
         return found
 
     def _index(self, ids):
+        """Return a dict from id to position, built once per id tuple of the model."""
         cache = self.__dict__.setdefault("_index_cache", {})
         if id(ids) not in cache:
             cache[id(ids)] = {name: k for k, name in enumerate(ids)}

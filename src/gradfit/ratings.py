@@ -142,7 +142,8 @@ def read_ratings(
     Raises
     ------
     InputError
-        If the file is missing, unreadable or empty, lacks one of the named
+        If two of ``row``, ``col`` and ``value`` are equal, if the file is
+        missing, unreadable, not UTF-8 or empty, lacks one of the named
         columns, has a line with the wrong number of cells, an empty id, a
         rating that is missing or not a finite number, a duplicate pair with
         ``duplicates="error"``, or a rating outside ``scale``.
@@ -153,6 +154,11 @@ def read_ratings(
             + ", ".join(repr(p) for p in DUPLICATE_POLICIES)
         )
     scale = _check_scale(scale)
+    if len({row, col, value}) < 3:
+        raise InputError(
+            f"row={row!r}, col={col!r} and value={value!r} must name three "
+            "different columns"
+        )
     if delimiter is not None and (
         not isinstance(delimiter, str) or len(delimiter) != 1
     ):

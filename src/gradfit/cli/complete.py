@@ -63,7 +63,7 @@ def add_parser(commands, formatter):
     parser.add_argument("--test-fraction", type=float, default=0.1, metavar="F",
                         help="share of ratings held out for testing, 0 < F < 1 "
                              "(default: %(default)s)")
-    parser.add_argument("--max-epochs", type=positive_int, default=100,
+    parser.add_argument("--max-epochs", type=positive_int, default=100, metavar="N",
                         help="maximum number of epochs, each one Newton step on "
                              "the rows and one on the columns (default: %(default)s)")
     parser.add_argument("--tol", type=float, default=1e-4,
