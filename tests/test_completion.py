@@ -288,3 +288,16 @@ def test_overflow_raises_divergence():
 def test_fit_rejects_bad_arguments(kwargs, fragment):
     with pytest.raises(InputError, match=fragment):
         fit_completion(tiny(), **kwargs)
+
+
+def test_overflow_names_dtype_remedy():
+    generator = np.random.default_rng(0)
+    cells = np.unique(generator.integers(0, 20 * 15, 400))
+    rows, cols = cells // 15, cells % 15
+    values = generator.normal(size=len(cells)) * 1e25
+    ratings = Ratings(rows, cols, values, tuple(map(str, range(20))),
+                      tuple(map(str, range(15))))
+    with pytest.raises(DivergenceError, match="overflowed float32") as info:
+        fit_completion(ratings, 2, dtype=torch.float32)
+    assert info.value.epoch == 1
+    assert "use float64" in str(info.value)

@@ -377,15 +377,15 @@ def fit_completion(
 def _raise_divergence(lr, epoch, losses, dtype):
     # Steps with 0 < lr < 2 never raise the objective, so a non-finite value
     # means that the ratings or the parameters overflowed the dtype.
-    # NOTE: DivergenceError still ends its message with "use a smaller learning
-    # rate", which does not help here; the detail names the real remedy.
+    dtype_name = str(dtype).replace("torch.", "")
     raise DivergenceError(
         lr,
         epoch,
         losses[-1] if losses else None,
         1.0 if lr > 1 else None,
-        detail=f" in {str(dtype).replace('torch.', '')}, which the ratings or "
-        "parameters overflowed (scale the ratings down or use float64)",
+        detail=f" in {dtype_name}",
+        advice=f"the ratings or parameters overflowed {dtype_name}; scale the "
+        "ratings down or use float64",
     )
 
 

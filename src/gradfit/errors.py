@@ -29,9 +29,14 @@ class DivergenceError(ArithmeticError):
         The last finite loss seen before divergence, None if there was none.
     suggested_lr : float or None
         A learning rate computed from the problem that is expected to be safe.
+
+    The message ends with ``advice`` when given, else with the suggested
+    learning rate, else with a request for a smaller learning rate.
     """
 
-    def __init__(self, lr, epoch, last_finite_loss, suggested_lr=None, *, detail=""):
+    def __init__(
+        self, lr, epoch, last_finite_loss, suggested_lr=None, *, detail="", advice=None
+    ):
         self.lr = lr
         self.epoch = epoch
         self.last_finite_loss = last_finite_loss
@@ -41,7 +46,9 @@ class DivergenceError(ArithmeticError):
             f"gradient descent diverged at epoch {epoch} with learning rate {lr:g}"
             f"{detail} (last finite loss {last})"
         )
-        if suggested_lr is not None:
+        if advice is not None:
+            message += f"; {advice}"
+        elif suggested_lr is not None:
             message += f"; use a learning rate of {suggested_lr:.3g} or smaller"
         else:
             message += "; use a smaller learning rate"
