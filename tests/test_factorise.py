@@ -286,3 +286,10 @@ def test_column_without_observed_cell(small):
     A[:, 19] = math.nan
     with pytest.raises(InputError, match="column index 19"):
         factorise(A, 3, missing="nan")
+
+
+def test_numpy_view_with_negative_strides(small):
+    A = small.numpy()[::-1]
+    result = factorise(A, 3, seed=0)
+    assert result.U.dtype == torch.float64
+    assert abs(result.optimum_gap) <= 1e-4

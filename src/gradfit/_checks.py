@@ -94,7 +94,7 @@ def prepare_matrix(A, mask, missing, device, dtype):
     The cast happens once. The mask is None when every cell is observed.
     """
     if isinstance(A, np.ndarray):
-        A = torch.from_numpy(A)
+        A = torch.from_numpy(np.ascontiguousarray(A))
     A = A.to(device=device, dtype=dtype)
     if mask is not None:
         mask = torch.as_tensor(np.asarray(mask) if not torch.is_tensor(mask) else mask)
