@@ -73,6 +73,9 @@ class Monitor:
         if self.callback is not None:
             if self.callback(epoch, self.objective.to_user_units(loss)) is True:
                 return "callback"
+        # NOTE: a small relative decrease also happens on a plateau, so slow
+        # optimisers ("gd", "adam") can stop well short of the optimum at the
+        # default tol; lower tol for them.
         if self.tol > 0 and 0 <= previous - loss <= self.tol * previous:
             return "tol"
         if epoch - self._best_epoch >= STALL_EPOCHS:
