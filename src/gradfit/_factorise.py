@@ -144,7 +144,9 @@ def factorise(
         Epoch limit, at least 1.
     tol : float, default=1e-5
         Stop once an epoch lowers the loss by at most ``tol`` times its previous
-        value. 0 runs to ``max_epochs`` or a stall.
+        value. 0 runs to ``max_epochs`` or a stall. A plateau also gives a small
+        decrease, so "gd" and "adam" may need a lower ``tol`` to get close to
+        the optimum.
     l2 : float, default=0.0
         Weight of the penalty ``||U||_F^2 + ||V||_F^2``, in the units of A.
     init : {"random", "spectral"}, default="random"
