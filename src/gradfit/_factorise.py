@@ -296,10 +296,10 @@ def _initial_factors(objective, rank, init, generator):
 def _spectral_start(objective, rank, generator):
     """Split the top singular triplets of the normalised A evenly into U0 and V0.
 
-    A randomized range finder (Halko, Martinsson and Tropp, SIAM Review 2011)
-    with ``rank + 10`` columns and QR-orthonormalised power iterations, drawn
-    from ``generator`` rather than the global generator that
-    ``torch.svd_lowrank`` uses.
+    A randomized range finder: A times ``rank + 10`` Gaussian columns drawn
+    from ``generator`` (``torch.svd_lowrank`` draws from the global generator),
+    refined by power iterations with a QR factorisation after each product,
+    then the SVD of the small matrix Q^T A.
     """
     A = objective.A
     m, n = A.shape
