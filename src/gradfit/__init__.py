@@ -3,10 +3,10 @@ closed forms and trusted peers."""
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._factorise import FactorisationResult, factorise
 from .baselines import best_linear_map, pca_projection, principal_angles, truncated_svd
 from .data import IRIS_MD5, IrisData, load_iris, read_matrix
 from .errors import ConvergenceWarning, DivergenceError, InputError
-from ._factorise import FactorisationResult, factorise
 from .lowrank import gd_factorise_ad, squared_error, suggest_learning_rate
 from .mlp import accuracy, mlp, prepare_iris_study, repeat_training, train_mlp
 

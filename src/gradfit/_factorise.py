@@ -138,7 +138,7 @@ def factorise(
         "gd" and "scaledgd" then use a backtracking (Armijo) line search that
         starts from ``1 / (8 (max(||U0||_F^2, ||V0||_F^2, ||A||_F) + l2))``
         and from 2/3, with A, U0 and V0 normalised. "momentum" uses that first
-        value as a fixed step, "adam" 0.01 and "lbfgs" 0.5. A given ``lr`` is a
+        value as a fixed step, "adam" 0.01 and "lbfgs" 1.0. A given ``lr`` is a
         fixed step, except for L-BFGS, whose line search starts from it.
     max_epochs : int, default=1000
         Epoch limit, at least 1.

@@ -21,9 +21,12 @@ OPTIMIZERS = ("scaledgd", "gd", "momentum", "adam", "lbfgs")
 MOMENTUM = 0.9
 ADAM_LR = 0.01
 SCALEDGD_LR = 2 / 3
-# L-BFGS's first trial step. On the test matrices, a first step of 1.0 often
-# left torch's strong-Wolfe search stuck at a zero step, and 0.5 did not.
-LBFGS_LR = 0.5
+# L-BFGS's first trial step along its direction, torch's default.
+LBFGS_LR = 1.0
+# Loss evaluations allowed per L-BFGS iteration. torch's default, 5/4 of
+# max_iter, is 1 for one iteration per epoch, which leaves the line search no
+# evaluation to shorten a step that fails.
+LBFGS_MAX_EVALUATIONS = 25
 # Armijo's sufficient-decrease constant and the rounding slack, in units of
 # the dtype's machine epsilon times ||A||^2, that a trial step may add.
 ARMIJO_C = 1e-4
@@ -165,15 +168,16 @@ def _torch_optim(optimizer, objective, U, V, lr, max_epochs, monitor):
 
 def _lbfgs(objective, U, V, lr, max_epochs, monitor):
     # One epoch is one L-BFGS iteration: a direction from the curvature
-    # history, then a strong-Wolfe line search along it. Near the saddle at
-    # U = V = 0 the history can give a direction whose line search returns a
-    # zero step; the loop then restarts L-BFGS with an empty history, whose
-    # first step is short (lr / ||gradient||_1).
+    # history, then a strong-Wolfe line search along it. When the search finds
+    # no decrease, the loop restarts L-BFGS with an empty history, whose first
+    # direction is the negative gradient with a short step
+    # (lr / ||gradient||_1), and stops as stalled after five failures in a row.
     def make():
         return torch.optim.LBFGS(
             [U, V],
             lr=lr,
             max_iter=1,
+            max_eval=LBFGS_MAX_EVALUATIONS,
             history_size=10,
             line_search_fn="strong_wolfe",
             tolerance_grad=0.0,
@@ -191,7 +195,7 @@ def _lbfgs(objective, U, V, lr, max_epochs, monitor):
     loss = _evaluate(objective, U, V)
     monitor.start(loss)
     for epoch in range(1, max_epochs + 1):
-        for _attempt in range(2):
+        for _attempt in range(5):
             opt.step(closure)
             with torch.no_grad():
                 trial = objective.loss(U, V).item()
