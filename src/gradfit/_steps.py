@@ -21,6 +21,13 @@ OPTIMIZERS = ("scaledgd", "gd", "momentum", "adam", "lbfgs")
 MOMENTUM = 0.9
 ADAM_LR = 0.01
 SCALEDGD_LR = 2 / 3
+# Damping of ScaledGD's r x r preconditioner, relative to its mean eigenvalue.
+# On 150 random problems of size up to 40 x 40 with rank up to min(m, n),
+# 1e-10 left 5 full-rank problems short of the optimum after 3000 epochs, while
+# 1e-6 and 1e-3 solved all. With singular values spread over a factor of 1e4,
+# 1e-3 took 173 epochs where 1e-10 took 108, and 1e-3 also rescued a float32
+# full-rank problem that 1e-6 did not.
+SCALEDGD_DAMPING = 1e-3
 # L-BFGS's first trial step along its direction, torch's default.
 LBFGS_LR = 1.0
 # Loss evaluations allowed per L-BFGS iteration. torch's default, 5/4 of
@@ -302,14 +309,15 @@ def _precondition(grad, other, objective):
     """Return ``grad / 2`` times the inverse of ``p other^T other + l2 I``.
 
     ``p`` is the observed fraction: with a mask each row of the gradient sums
-    over about ``p n`` cells. A damping of 1e-10 of the mean eigenvalue keeps the
-    r x r matrix invertible when a factor loses rank. The r x r work runs in
-    float64.
+    over about ``p n`` cells. A damping of ``SCALEDGD_DAMPING`` times the mean
+    eigenvalue keeps the step bounded when a factor nearly loses rank. The
+    r x r work runs in float64.
     """
     other = other.detach()
     gram = objective.observed_fraction * (other.T @ other).double()
     rank = gram.shape[0]
-    damping = objective.l2 + 1e-10 * torch.trace(gram).item() / rank + 1e-300
+    damping = objective.l2 + SCALEDGD_DAMPING * torch.trace(gram).item() / rank
+    damping += 1e-300
     gram += damping * torch.eye(rank, dtype=gram.dtype, device=gram.device)
     inverse = torch.cholesky_inverse(torch.linalg.cholesky(gram))
     return grad @ (inverse / 2).to(grad.dtype)
