@@ -303,3 +303,15 @@ def test_spectral_start_complete_and_masked(small):
     error = (masked.U @ masked.V.T - small)[~mask]
     # The noise has standard deviation 0.1; the held-out error stays near it.
     assert torch.sqrt(torch.mean(error**2)).item() <= 0.3
+
+
+def test_stalled_adam_returns_lowest_loss(small):
+    # Adam's first steps, of about lr per entry, leave the spectral start,
+    # which is already the optimum.
+    result = factorise(small, 3, optimizer="adam", init="spectral", seed=0)
+    assert result.stop_reason == "stalled"
+    assert result.loss == min(result.losses)
+    assert result.epochs == len(result.losses) - 1
+    direct = torch.sum((small - result.U @ result.V.T) ** 2).item()
+    assert direct == pytest.approx(result.loss, rel=1e-9)
+    assert abs(result.optimum_gap) <= 1e-6

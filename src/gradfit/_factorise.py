@@ -43,7 +43,9 @@ class FactorisationResult:
         squared: the summed squared error over observed cells plus
         ``l2 * (||U||_F^2 + ||V||_F^2)``.
     epochs : int
-        Number of epochs run (accepted steps).
+        Number of epochs (accepted steps) behind the returned factors. A
+        stalled run of "adam", "momentum" or "gd" with a fixed ``lr`` returns
+        its lowest-loss iterate, and ``losses`` ends there.
     stop_reason : str
         "tol" when the last epoch lowered the loss by at most ``tol`` times its
         previous value, and "max_epochs" at the epoch limit. "stalled" when the

@@ -62,7 +62,7 @@ class Monitor:
         self.suggested_lr = suggested_lr
         self.losses = []
         self._best = math.inf
-        self._best_epoch = 0
+        self.best_epoch = 0
         self._growth = 0
 
     def start(self, loss):
@@ -78,7 +78,7 @@ class Monitor:
             self._diverge(epoch, f" (the loss grew for {self._growth} epochs in a row)")
         self.losses.append(loss)
         if loss < self._best:
-            self._best, self._best_epoch = loss, epoch
+            self._best, self.best_epoch = loss, epoch
 
         if self.callback is not None:
             if self.callback(epoch, self.objective.to_user_units(loss)) is True:
@@ -88,7 +88,7 @@ class Monitor:
         # default tol; lower tol for them.
         if self.tol > 0 and 0 <= previous - loss <= self.tol * previous:
             return "tol"
-        if epoch - self._best_epoch >= STALL_EPOCHS:
+        if epoch - self.best_epoch >= STALL_EPOCHS:
             return "stalled"
         return None
 
@@ -164,10 +164,18 @@ def _torch_optim(optimizer, objective, U, V, lr, max_epochs, monitor):
         opt = torch.optim.SGD([U, V], lr=lr, momentum=momentum)
     monitor.lr = lr
 
+    # These optimisers can leave a minimum and not come back (Adam started at
+    # the optimum does), so a stalled run returns its lowest-loss iterate.
     monitor.start(_evaluate(objective, U, V))
+    best = U.detach().clone(), V.detach().clone()
     for epoch in range(1, max_epochs + 1):
         opt.step()
         reason = monitor.record(epoch, _evaluate(objective, U, V))
+        if monitor.best_epoch == epoch:
+            best = U.detach().clone(), V.detach().clone()
+        if reason == "stalled":
+            _restore(U, V, *best)
+            del monitor.losses[monitor.best_epoch + 1 :]
         if reason is not None:
             return reason, lr
     return "max_epochs", lr
@@ -202,12 +210,14 @@ def _lbfgs(objective, U, V, lr, max_epochs, monitor):
     loss = _evaluate(objective, U, V)
     monitor.start(loss)
     for epoch in range(1, max_epochs + 1):
+        U0, V0 = U.detach().clone(), V.detach().clone()
         for _attempt in range(5):
             opt.step(closure)
             with torch.no_grad():
                 trial = objective.loss(U, V).item()
             if trial < loss or not math.isfinite(trial):
                 break
+            _restore(U, V, U0, V0)
             opt = make()
         else:
             return "stalled", lr
