@@ -22,11 +22,8 @@ MOMENTUM = 0.9
 ADAM_LR = 0.01
 SCALEDGD_LR = 2 / 3
 # Damping of ScaledGD's r x r preconditioner, relative to its mean eigenvalue.
-# On 150 random problems of size up to 40 x 40 with rank up to min(m, n),
-# 1e-10 left 5 full-rank problems short of the optimum after 3000 epochs, while
-# 1e-6 and 1e-3 solved all. With singular values spread over a factor of 1e4,
-# 1e-3 took 173 epochs where 1e-10 took 108, and 1e-3 also rescued a float32
-# full-rank problem that 1e-6 did not.
+# With 1e-10, 5 of 150 random full-rank problems up to 40 x 40 missed the
+# optimum in 3000 epochs. 1e-3 solved all, at some cost on ill-conditioned A.
 SCALEDGD_DAMPING = 1e-3
 # L-BFGS's first trial step along its direction, torch's default.
 LBFGS_LR = 1.0
@@ -83,9 +80,9 @@ class Monitor:
         if self.callback is not None:
             if self.callback(epoch, self.objective.to_user_units(loss)) is True:
                 return "callback"
-        # NOTE: a small relative decrease also happens on a plateau, so slow
-        # optimisers ("gd", "adam") can stop well short of the optimum at the
-        # default tol; lower tol for them.
+        # NOTE: a plateau also gives a small relative decrease. Slow optimisers
+        # ("gd", "adam") can therefore stop well short of the optimum at the
+        # default tol and need a lower one.
         if self.tol > 0 and 0 <= previous - loss <= self.tol * previous:
             return "tol"
         if epoch - self.best_epoch >= STALL_EPOCHS:
