@@ -220,6 +220,8 @@ def _check_number(name, value, *, positive):
 
 
 def _check_device(device, A):
+    # NOTE: no test runs on a GPU, so factorise on CUDA is unverified beyond
+    # this check.
     if device is None:
         return A.device if torch.is_tensor(A) else torch.device("cpu")
     try:
