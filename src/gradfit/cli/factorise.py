@@ -174,7 +174,7 @@ def run(args):
             result.epochs,
             None,
             None,
-            detail=" (the factors hold non-finite values)",
+            detail=" (the factors contain non-finite values)",
         )
     # Every text is ready before the first file is written, so a failure while
     # formatting leaves no partial set of outputs.
