@@ -7,7 +7,8 @@ the same process and on the same data:
 - scikit-learn's ``TruncatedSVD(n_components=20)`` with its default settings;
 - ``gradfit.factorise(A, 20)`` with its defaults (ScaledGD, random start, line
   search), and with ``init="spectral"``;
-- with ``--slow``, Adam and plain gradient descent through ``factorise``.
+- with ``--slow``, Adam, plain gradient descent and L-BFGS through
+  ``factorise``, once each.
 
 Each row gives the median wall time of ``--repeats`` runs after one warm-up
 run (a single run for the slow rows) and the relative gap
@@ -137,7 +138,7 @@ def main():
     parser.add_argument(
         "--slow",
         action="store_true",
-        help="add Adam and plain gradient descent (minutes)",
+        help="add Adam, plain gradient descent and L-BFGS (minutes)",
     )
     args = parser.parse_args()
     if args.threads is not None:
@@ -176,13 +177,17 @@ def main():
                 "gradfit factorise optimizer='gd'",
                 gradfit_factorise(optimizer="gd", max_epochs=300),
             ),
+            (
+                "gradfit factorise optimizer='lbfgs'",
+                gradfit_factorise(optimizer="lbfgs", max_epochs=300),
+            ),
         ]
 
     rows = {}
     print("| method | median time (s) | runs (s) | epochs | relative gap |")
     print("| --- | ---: | --- | ---: | ---: |")
     for name, fit in methods:
-        if "adam" in name or "'gd'" in name:
+        if "optimizer=" in name:
             start = time.perf_counter()
             U, V = fit(A, args.rank)
             times = [time.perf_counter() - start]

@@ -286,3 +286,32 @@ def test_column_without_observed_cell(small):
     A[:, 19] = math.nan
     with pytest.raises(InputError, match="column index 19"):
         factorise(A, 3, missing="nan")
+
+
+def test_numpy_view_with_negative_strides(small):
+    A = small.numpy()[::-1]
+    result = factorise(A, 3, seed=0)
+    assert result.U.dtype == torch.float64
+    assert abs(result.optimum_gap) <= 1e-4
+
+
+def test_spectral_start_complete_and_masked(small):
+    complete = factorise(small, 3, init="spectral", seed=0, tol=1e-12)
+    assert abs(complete.optimum_gap) <= 1e-6
+    mask = torch.rand(30, 20, generator=torch.Generator().manual_seed(1)) >= 0.2
+    masked = factorise(small, 3, mask=mask, init="spectral", seed=0)
+    error = (masked.U @ masked.V.T - small)[~mask]
+    # The noise has standard deviation 0.1; the held-out error stays near it.
+    assert torch.sqrt(torch.mean(error**2)).item() <= 0.3
+
+
+def test_stalled_adam_returns_lowest_loss(small):
+    # Adam's first steps, of about lr per entry, leave the spectral start,
+    # which is already the optimum.
+    result = factorise(small, 3, optimizer="adam", init="spectral", seed=0)
+    assert result.stop_reason == "stalled"
+    assert result.loss == min(result.losses)
+    assert result.epochs == len(result.losses) - 1
+    direct = torch.sum((small - result.U @ result.V.T) ** 2).item()
+    assert direct == pytest.approx(result.loss, rel=1e-9)
+    assert abs(result.optimum_gap) <= 1e-6

@@ -94,7 +94,7 @@ def prepare_matrix(A, mask, missing, device, dtype):
     The cast happens once. The mask is None when every cell is observed.
     """
     if isinstance(A, np.ndarray):
-        A = torch.from_numpy(A)
+        A = torch.from_numpy(np.ascontiguousarray(A))
     A = A.to(device=device, dtype=dtype)
     if mask is not None:
         mask = torch.as_tensor(np.asarray(mask) if not torch.is_tensor(mask) else mask)
@@ -220,6 +220,8 @@ def _check_number(name, value, *, positive):
 
 
 def _check_device(device, A):
+    # NOTE: no test runs on a GPU, so factorise on CUDA is unverified beyond
+    # this check.
     if device is None:
         return A.device if torch.is_tensor(A) else torch.device("cpu")
     try:

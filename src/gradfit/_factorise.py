@@ -43,7 +43,9 @@ class FactorisationResult:
         squared: the summed squared error over observed cells plus
         ``l2 * (||U||_F^2 + ||V||_F^2)``.
     epochs : int
-        Number of epochs run (accepted steps).
+        Number of epochs (accepted steps) behind the returned factors. A
+        stalled run of "adam", "momentum" or "gd" with a fixed ``lr`` returns
+        its lowest-loss iterate, and ``losses`` ends there.
     stop_reason : str
         "tol" when the last epoch lowered the loss by at most ``tol`` times its
         previous value, and "max_epochs" at the epoch limit. "stalled" when the
@@ -138,13 +140,15 @@ def factorise(
         "gd" and "scaledgd" then use a backtracking (Armijo) line search that
         starts from ``1 / (8 (max(||U0||_F^2, ||V0||_F^2, ||A||_F) + l2))``
         and from 2/3, with A, U0 and V0 normalised. "momentum" uses that first
-        value as a fixed step, "adam" 0.01 and "lbfgs" 0.5. A given ``lr`` is a
+        value as a fixed step, "adam" 0.01 and "lbfgs" 1.0. A given ``lr`` is a
         fixed step, except for L-BFGS, whose line search starts from it.
     max_epochs : int, default=1000
         Epoch limit, at least 1.
     tol : float, default=1e-5
         Stop once an epoch lowers the loss by at most ``tol`` times its previous
-        value. 0 runs to ``max_epochs`` or a stall.
+        value. 0 runs to ``max_epochs`` or a stall. A plateau also gives a small
+        decrease, so "gd" and "adam" may need a lower ``tol`` to get close to
+        the optimum.
     l2 : float, default=0.0
         Weight of the penalty ``||U||_F^2 + ||V||_F^2``, in the units of A.
     init : {"random", "spectral"}, default="random"
@@ -294,10 +298,10 @@ def _initial_factors(objective, rank, init, generator):
 def _spectral_start(objective, rank, generator):
     """Split the top singular triplets of the normalised A evenly into U0 and V0.
 
-    A randomized range finder (Halko, Martinsson and Tropp, SIAM Review 2011)
-    with ``rank + 10`` columns and QR-orthonormalised power iterations, drawn
-    from ``generator`` rather than the global generator that
-    ``torch.svd_lowrank`` uses.
+    A randomized range finder: A times ``rank + 10`` Gaussian columns drawn
+    from ``generator`` (``torch.svd_lowrank`` draws from the global generator),
+    refined by power iterations with a QR factorisation after each product,
+    then the SVD of the small matrix Q^T A.
     """
     A = objective.A
     m, n = A.shape

@@ -67,6 +67,7 @@ def add_parser(commands, formatter):
         help="read empty and NaN cells as missing (default: every "
         "cell must be a finite number)",
     )
+
     parser.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
@@ -110,6 +111,7 @@ def add_parser(commands, formatter):
         default=0,
         help="seed of the random start, an integer >= 0 (default: %(default)s)",
     )
+
     parser.add_argument(
         "--device",
         default="cpu",
@@ -121,6 +123,7 @@ def add_parser(commands, formatter):
         default="float64",
         help="working precision (default: %(default)s)",
     )
+
     parser.add_argument(
         "--out",
         metavar="PREFIX",
@@ -171,7 +174,7 @@ def run(args):
             result.epochs,
             None,
             None,
-            detail=" (the factors hold non-finite values)",
+            detail=" (the factors contain non-finite values)",
         )
     # Every text is ready before the first file is written, so a failure while
     # formatting leaves no partial set of outputs.
