@@ -129,3 +129,18 @@ def test_read_npy_rejects_3d(tmp_path):
     np.save(path, np.zeros((2, 2, 2)))
     with pytest.raises(InputError, match=r"shape \(2, 2, 2\)"):
         read_matrix(path)
+
+
+def test_row_of_empty_cells_is_kept(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("1,2\n,\n3,4\n")
+    matrix = read_matrix(path, missing="nan")
+    assert matrix.shape == (3, 2)
+    assert np.isnan(matrix[1]).all()
+
+
+def test_row_of_empty_cells_rejected_without_missing(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("1,2\n,\n3,4\n")
+    with pytest.raises(InputError, match="line 2, column 1: an empty cell"):
+        read_matrix(path)

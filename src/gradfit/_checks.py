@@ -139,10 +139,11 @@ def check_observed(A, mask, rank):
         empty = torch.nonzero(counts == 0).flatten()
         if empty.numel():
             k = int(empty[0])
+            others = empty.numel() - 1
+            also = f", and so do {others} other {name}s" if others else ""
             raise InputError(
                 f"{name} index {k} ({name} {k + 1} counting from 1) of A has no "
-                f"observed cell ({empty.numel()} such {name}s in all); drop it or "
-                "observe at least one cell in it"
+                f"observed cell{also}; drop it or observe at least one cell in it"
             )
     count = int(mask.sum())
     if count < rank:

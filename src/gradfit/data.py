@@ -202,7 +202,7 @@ def _parse_text_matrix(raw, path, missing):
     rows = [
         (line_no, row)
         for line_no, row in enumerate(csv.reader(lines, delimiter=delimiter), start=1)
-        if any(cell.strip() for cell in row)
+        if not _is_blank_line(row)
     ]
     if rows and _is_header(rows[0][1]):
         rows = rows[1:]
@@ -224,9 +224,16 @@ def _parse_text_matrix(raw, path, missing):
     return np.array(values, dtype=np.float64)
 
 
+def _is_blank_line(row):
+    """Return True for a line with no cells at all; ",," is a row of empty cells."""
+    return len(row) == 0 or (len(row) == 1 and not row[0].strip())
+
+
 def _is_header(row):
     """Return True when none of the non-empty cells of ``row`` parses as a number."""
     cells = [c.strip() for c in row if c.strip()]
+    if not cells:
+        return False
     for cell in cells:
         try:
             float(cell)
