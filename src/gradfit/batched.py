@@ -216,6 +216,7 @@ def train_batched(data_tr, targets_tr, K, *, hidden=(12,), num_epochs=100, lr=0.
     Parameters
     ----------
     data_tr : torch.Tensor, shape (N, d), float
+        The models train on this tensor's device and in its dtype.
     targets_tr : torch.Tensor, shape (N,), int64
         Class indices in 0..c-1, with c = ``targets_tr.max() + 1``.
     K : int
@@ -259,6 +260,10 @@ def train_batched(data_tr, targets_tr, K, *, hidden=(12,), num_epochs=100, lr=0.
             n_models, layer_sizes, init=init, bias=bias, generator=generator,
             dtype=data_tr.dtype,
         )
+        # Drawn on the CPU generator so that the start does not depend on the
+        # device. NOTE: the device path has not been run on a GPU.
+        weights = tuple(W.to(data_tr.device) for W in weights)
+        biases = tuple(b.to(data_tr.device) for b in biases)
         parts.append(_train_chunk(data_tr, targets_tr, weights, biases, num_epochs, lr,
                                   optimizer, callback))
     return BatchedTraining(
@@ -276,7 +281,7 @@ def _train_chunk(x, targets, weights, biases, num_epochs, lr, optimizer, callbac
     params = [p.requires_grad_() for p in (*weights, *biases)]
     flat_targets = targets.repeat(K)
     step = _make_step(params, lr, optimizer)
-    losses = torch.empty(K, num_epochs, dtype=x.dtype)
+    losses = torch.empty(K, num_epochs, dtype=x.dtype, device=x.device)
 
     for epoch in range(num_epochs):
         logits = batched_forward(x, weights, biases)
