@@ -236,6 +236,9 @@ def train_batched(data_tr, targets_tr, K, *, hidden=(12,), num_epochs=100, lr=0.
         Seed of a fresh generator, or a generator to draw from (it advances).
     memory_budget : int, default=DEFAULT_MEMORY_BUDGET
         Bytes one chunk of models may use, estimated by ``bytes_per_model``.
+        It bounds the training pass only: the returned weights and loss
+        history still grow with K, by about 4 K (num_epochs + parameters)
+        bytes in float32.
     callback : callable, optional
         Called as ``callback(n_models)`` after each epoch of each chunk, where
         ``n_models`` is the size of the chunk.
