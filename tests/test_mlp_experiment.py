@@ -90,7 +90,7 @@ def test_none_scaling_leaves_features():
 def test_scaling_uses_reference_rows():
     features = torch.tensor([[0.0], [2.0], [100.0]])
     scaled = scale_features(features, "standard", reference=torch.tensor([0, 1]))
-    assert scaled[:, 0].tolist() == pytest.approx([-2**-0.5, 2**-0.5, 99 / 2**0.5])
+    assert scaled[:, 0].tolist() == pytest.approx([-(2**-0.5), 2**-0.5, 99 / 2**0.5])
 
 
 def test_stratified_split_keeps_every_class():
@@ -130,23 +130,29 @@ def test_csv_split_scaled_on_training_rows(tmp_path):
 def test_config_grid_combinations():
     grid = config_grid(("uniform01", "kaiming"), ("variance", "standard"))
     assert [c.name for c in grid] == [
-        "uniform01/variance", "kaiming/variance", "uniform01/standard",
+        "uniform01/variance",
+        "kaiming/variance",
+        "uniform01/standard",
         "kaiming/standard",
     ]
     assert MLPConfig(bias="zeros", optimizer="adam").name == (
-        "uniform01/variance/bias=zeros/adam")
+        "uniform01/variance/bias=zeros/adam"
+    )
 
 
 def test_runs_csv_has_one_row_per_run():
     split = iris_study_split("variance")
-    results = [run_config(split, MLPConfig(), 5, num_epochs=10),
-               run_config(split, MLPConfig(init="kaiming"), 5, num_epochs=10)]
+    results = [
+        run_config(split, MLPConfig(), 5, num_epochs=10),
+        run_config(split, MLPConfig(init="kaiming"), 5, num_epochs=10),
+    ]
     rows = list(csv.DictReader(io.StringIO(runs_csv(results))))
     assert len(rows) == 10
     assert rows[0]["config"] == "uniform01/variance"
     assert rows[9]["run"] == "5"
     assert float(rows[0]["validation_accuracy"]) == pytest.approx(
-        results[0].diagnosis.validation_accuracy[0], abs=1e-6)
+        results[0].diagnosis.validation_accuracy[0], abs=1e-6
+    )
 
 
 def test_collapse_section_uses_first_runs_of_distribution():
