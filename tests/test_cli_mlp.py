@@ -224,7 +224,7 @@ def test_bad_option_rejected_cleanly(tmp_path, capsys, case):
 def test_data_without_target_rejected(tmp_path, capsys):
     status, out, err = run_cli(capsys, "--data", write(tmp_path, GOOD_CSV))
     assert status == 2
-    assert "--data and --target go together" in err
+    assert "--data and --target must be given together" in err
     assert err.count("\n") == 1
 
 

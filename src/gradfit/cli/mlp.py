@@ -228,8 +228,8 @@ def _parse_float(text, expected):
 def run(args):
     if (args.data is None) != (args.target is None):
         raise InputError(
-            "--data and --target go together; give both, or neither to use the "
-            "bundled Iris data"
+            "--data and --target must be given together; give both, or neither to "
+            "use the bundled Iris data"
         )
     splits, class_names = _prepare_splits(args)
     out_dir = _io.ensure_dir(args.out) if args.out is not None else None
@@ -237,8 +237,10 @@ def run(args):
     configs = config_grid(args.init, args.scaling, args.bias, args.optimizer)
     results = []
     threads = torch.get_num_threads()
-    # Each matrix product here is small, so extra threads cost more in
-    # synchronisation than they gain: one thread runs several times faster.
+    # Each operation here is small, so a second thread gains little and loses
+    # much when other jobs share the cores: on a loaded two-core machine,
+    # benchmarks/bench_mlp.py measured two threads from 1.8 times faster to
+    # 7 times slower than one. One thread is the predictable choice.
     torch.set_num_threads(1)
     try:
         with progress(
