@@ -7,8 +7,8 @@ order, so on the same start it ends bit for bit where ``train_mlp`` ends.
 
 NOTE: the exact agreement was checked with torch 2.13 on CPU. It needs the
 batched product and the log-softmax over (K N, c) rows to round every model as
-the one-model calls do, which another build or device need not do; any
-round-off difference grows in the runs whose ReLU pattern changes.
+the one-model calls do, and another build or device need not do so. Any
+round-off difference then grows in the runs whose ReLU pattern changes.
 """
 
 import math
