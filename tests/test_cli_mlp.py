@@ -235,3 +235,26 @@ def test_missing_data_file_rejected(tmp_path, capsys):
     assert status == 2
     assert "not found" in err
     assert err.count("\n") == 1
+
+
+def test_diverged_runs_write_valid_outputs(tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    status, _, _ = run_cli(
+        capsys,
+        "--runs",
+        "2",
+        "--epochs",
+        "5",
+        "--lr",
+        "1e30",
+        "--out",
+        str(out_dir),
+        "--quiet",
+    )
+    assert status == 0
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["configurations"][0]["diverged"] == 2
+    with open(out_dir / "runs.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["final_loss"] for row in rows] == ["", ""]
+    assert all(row["reason"].startswith("diverged") for row in rows)

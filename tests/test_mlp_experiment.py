@@ -168,3 +168,26 @@ def test_collapse_section_uses_first_runs_of_distribution():
     assert len(first_runs.rows) == 10
     assert configs.rows[0][4] == str(collapse["configurations"][0]["failures"])
     assert len([b for b in blocks if isinstance(b, Figure)]) == 2
+
+
+def _fake_result(failures, runs, low, high):
+    from types import SimpleNamespace
+
+    summary = {
+        "failures": failures,
+        "runs": runs,
+        "failure_rate": failures / runs,
+        "failure_rate_ci95": [low, high],
+    }
+    return SimpleNamespace(summary=summary)
+
+
+def test_collapse_wording_follows_intervals():
+    from gradfit.report.collapse import _compared
+
+    study = _fake_result(20, 100, 0.13, 0.29)
+    assert _compared(_fake_result(1, 100, 0.002, 0.05), study).startswith("less often")
+    assert _compared(_fake_result(50, 100, 0.40, 0.60), study).startswith("more often")
+    overlapping = _compared(_fake_result(15, 100, 0.09, 0.23), study)
+    assert "overlaps" in overlapping
+    assert "less often" not in overlapping
