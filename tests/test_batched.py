@@ -165,13 +165,13 @@ def test_single_model_and_more_models_than_rows():
     g = torch.Generator().manual_seed(5)
     data = torch.randn(7, 3, generator=g)
     targets = torch.tensor([0, 1, 2, 0, 1, 2, 0])
-    one = train_batched(data, targets, 1, num_epochs=20, seed=1)
+    single = train_batched(data, targets, 1, num_epochs=20, seed=1)
     many = train_batched(data, targets, 40, num_epochs=20, seed=1)
-    assert one.weights[0].shape == (1, 3, 12)
+    assert single.weights[0].shape == (1, 3, 12)
     assert many.weights[0].shape == (40, 3, 12)
     assert many.losses.shape == (40, 20)
-    assert torch.equal(one.weights[0][0], many.weights[0][0])
-    assert torch.equal(one.losses[0], many.losses[0])
+    assert torch.equal(single.weights[0][0], many.weights[0][0])
+    assert torch.equal(single.losses[0], many.losses[0])
 
 
 def test_chunks_give_same_result_as_one_pass(split):
