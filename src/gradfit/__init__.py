@@ -3,25 +3,15 @@ closed forms and trusted peers."""
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .baselines import best_linear_map, pca_projection, principal_angles, truncated_svd
 from .batched import BatchedTraining, init_batched_mlp, train_batched
+from .baselines import best_linear_map, pca_projection, principal_angles, truncated_svd
 from .data import IRIS_MD5, IrisData, load_iris, read_matrix
 from .diagnosis import RunDiagnosis, diagnose_runs, summarise_diagnosis, wilson_interval
-from .errors import (
-    ConstantFeatureWarning,
-    ConvergenceWarning,
-    DivergenceError,
-    InputError,
-)
+from .errors import ConstantFeatureWarning, ConvergenceWarning, DivergenceError, InputError
 from .experiment import MLPConfig, config_grid, run_config
 from .lowrank import gd_factorise_ad, squared_error, suggest_learning_rate
 from .mlp import accuracy, mlp, prepare_iris_study, repeat_training, train_mlp
-from .tabular import (
-    iris_study_split,
-    read_labelled_csv,
-    scale_features,
-    stratified_split,
-)
+from .tabular import iris_study_split, read_labelled_csv, scale_features, stratified_split
 
 try:
     __version__ = version("gradfit")
