@@ -254,6 +254,7 @@ def main(argv=None):
         f"{torch.get_num_threads()}; numpy {np.__version__}; python "
         f"{platform.python_version()}"
     )
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     try:
         import sklearn
 
@@ -311,6 +312,7 @@ def main(argv=None):
     sizes = (100, 1000) if quick else (100, 300, 1000, 3000, 10000)
     for K, chunk, seconds in chunk_sweep(split, sizes, 1 if quick else 3):
         print(f"| {K} | {chunk} | {seconds:.2f} | {K / seconds:.0f} |")
+    print("\nload average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0
 
 
