@@ -258,3 +258,14 @@ def test_diverged_runs_write_valid_outputs(tmp_path, capsys):
         rows = list(csv.DictReader(file))
     assert [row["final_loss"] for row in rows] == ["", ""]
     assert all(row["reason"].startswith("diverged") for row in rows)
+
+
+def test_fast_option_recorded(tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    status, out, _ = run_cli(
+        capsys, "--runs", "30", "--fast", "--out", str(out_dir), "--quiet"
+    )
+    assert status == 0
+    assert "uniform01/variance" in out
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["exact"] is False

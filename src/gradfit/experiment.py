@@ -84,11 +84,13 @@ def run_config(
     fail_below=DEFAULT_FAIL_BELOW,
     memory_budget=DEFAULT_MEMORY_BUDGET,
     callback=None,
+    exact=True,
 ):
     """Train ``runs`` networks of one configuration on ``split`` and diagnose them.
 
     ``split`` must already be scaled by the method ``config.scaling`` names. Every
-    configuration draws from a fresh generator seeded with ``seed``.
+    configuration draws from a fresh generator seeded with ``seed``. ``exact``
+    is passed to ``train_batched``.
 
     Returns
     -------
@@ -107,6 +109,7 @@ def run_config(
         seed=seed,
         memory_budget=memory_budget,
         callback=callback,
+        exact=exact,
     )
     diagnosis = diagnose_runs(training, split, fail_below)
     return ConfigResult(config, training, diagnosis, summarise_diagnosis(diagnosis))
