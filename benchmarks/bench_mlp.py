@@ -190,23 +190,24 @@ def throughput(split, args):
                 seconds,
             )
         )
-    for threads in sorted({1, default_threads}):
-        seconds = with_threads(
-            threads,
-            lambda: median_time(
-                lambda: train_batched(
-                    split.data_tr, split.targets_tr, args.batched_runs
-                ),
-                args.repeats,
-            ),
-        )
-        rows.append(
-            (
-                f"batched, K = {args.batched_runs}, {threads} thread(s)",
-                args.batched_runs,
-                seconds,
+    for exact, layout in ((True, "exact"), (False, "fast layout")):
+        for threads in sorted({1, default_threads}):
+
+            def train(exact=exact):
+                train_batched(
+                    split.data_tr, split.targets_tr, args.batched_runs, exact=exact
+                )
+
+            seconds = with_threads(
+                threads, lambda train=train: median_time(train, args.repeats)
             )
-        )
+            rows.append(
+                (
+                    f"batched {layout}, K = {args.batched_runs}, {threads} thread(s)",
+                    args.batched_runs,
+                    seconds,
+                )
+            )
     seconds = median_time(
         lambda: sklearn_accuracies(split, args.sklearn_runs, "sgd"), args.repeats
     )
