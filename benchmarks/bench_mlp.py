@@ -69,21 +69,32 @@ def train_nn(split, W1, W2, b1, b2):
 def compare_with_nn(split, runs):
     """Train the same starts with torch.nn + SGD and with the batched trainer."""
     batched = train_batched(split.data_tr, split.targets_tr, runs, seed=0)
-    weights, biases = init_batched_mlp(runs, (4, HIDDEN, 3),
-                                       generator=torch.Generator().manual_seed(0))
+    weights, biases = init_batched_mlp(
+        runs, (4, HIDDEN, 3), generator=torch.Generator().manual_seed(0)
+    )
     batched_va = batched_accuracy(
-        batched_forward(split.data_va, batched.weights, batched.biases), split.targets_va)
+        batched_forward(split.data_va, batched.weights, batched.biases),
+        split.targets_va,
+    )
     max_diffs, same_accuracy = [], 0
     for k in range(runs):
-        model = train_nn(split, weights[0][k], weights[1][k], biases[0][k], biases[1][k])
+        model = train_nn(
+            split, weights[0][k], weights[1][k], biases[0][k], biases[1][k]
+        )
         got = (model.W1, model.W2, model.b1, model.b2)
-        expected = (batched.weights[0][k], batched.weights[1][k],
-                    batched.biases[0][k], batched.biases[1][k])
-        max_diffs.append(max((g.detach() - e).abs().max().item()
-                             for g, e in zip(got, expected)))
+        expected = (
+            batched.weights[0][k],
+            batched.weights[1][k],
+            batched.biases[0][k],
+            batched.biases[1][k],
+        )
+        max_diffs.append(
+            max((g.detach() - e).abs().max().item() for g, e in zip(got, expected))
+        )
         with torch.no_grad():
             same_accuracy += accuracy(model(split.data_va), split.targets_va) == float(
-                batched_va[k])
+                batched_va[k]
+            )
     max_diffs = np.array(max_diffs)
     return {
         "runs": runs,
@@ -102,13 +113,26 @@ def sklearn_classifier(seed, solver):
         # sklearn averages the loss over rows, so lr 0.01 on the summed loss of
         # 100 rows is a step of 1.0 on its mean loss.
         return MLPClassifier(
-            hidden_layer_sizes=(HIDDEN,), activation="relu", solver="sgd",
-            learning_rate_init=LR * 100, batch_size=100, momentum=0.0, alpha=0.0,
-            max_iter=EPOCHS, shuffle=False, tol=0.0, n_iter_no_change=EPOCHS + 1,
+            hidden_layer_sizes=(HIDDEN,),
+            activation="relu",
+            solver="sgd",
+            learning_rate_init=LR * 100,
+            batch_size=100,
+            momentum=0.0,
+            alpha=0.0,
+            max_iter=EPOCHS,
+            shuffle=False,
+            tol=0.0,
+            n_iter_no_change=EPOCHS + 1,
             random_state=seed,
         )
-    return MLPClassifier(hidden_layer_sizes=(HIDDEN,), activation="relu", solver="adam",
-                         max_iter=EPOCHS, random_state=seed)
+    return MLPClassifier(
+        hidden_layer_sizes=(HIDDEN,),
+        activation="relu",
+        solver="adam",
+        max_iter=EPOCHS,
+        random_state=seed,
+    )
 
 
 def sklearn_accuracies(split, runs, solver):
@@ -153,20 +177,47 @@ def throughput(split, args):
     rows = []
     default_threads = torch.get_num_threads()
     for threads in sorted({1, default_threads}):
-        seconds = with_threads(threads, lambda: median_time(
-            lambda: sequential_loop(split, args.sequential_runs), args.repeats))
-        rows.append((f"sequential train_mlp loop, {threads} thread(s)",
-                     args.sequential_runs, seconds))
-    for threads in sorted({1, default_threads}):
-        seconds = with_threads(threads, lambda: median_time(
-            lambda: train_batched(split.data_tr, split.targets_tr, args.batched_runs),
-            args.repeats))
-        rows.append((f"batched, K = {args.batched_runs}, {threads} thread(s)",
-                     args.batched_runs, seconds))
-    seconds = median_time(lambda: sklearn_accuracies(split, args.sklearn_runs, "sgd"),
-                          args.repeats)
-    rows.append(("scikit-learn MLPClassifier (sgd), one fit per run",
-                 args.sklearn_runs, seconds))
+        seconds = with_threads(
+            threads,
+            lambda: median_time(
+                lambda: sequential_loop(split, args.sequential_runs), args.repeats
+            ),
+        )
+        rows.append(
+            (
+                f"sequential train_mlp loop, {threads} thread(s)",
+                args.sequential_runs,
+                seconds,
+            )
+        )
+    for exact, layout in ((True, "exact"), (False, "fast layout")):
+        for threads in sorted({1, default_threads}):
+
+            def train(exact=exact):
+                train_batched(
+                    split.data_tr, split.targets_tr, args.batched_runs, exact=exact
+                )
+
+            seconds = with_threads(
+                threads, lambda train=train: median_time(train, args.repeats)
+            )
+            rows.append(
+                (
+                    f"batched {layout}, K = {args.batched_runs}, {threads} thread(s)",
+                    args.batched_runs,
+                    seconds,
+                )
+            )
+    seconds = median_time(
+        lambda: sklearn_accuracies(split, args.sklearn_runs, "sgd"), args.repeats
+    )
+    rows.append(
+        (
+            "scikit-learn MLPClassifier (sgd), one fit per run",
+            args.sklearn_runs,
+            seconds,
+        )
+    )
     return rows
 
 
@@ -176,17 +227,20 @@ def chunk_sweep(split, sizes, repeats):
     for K in sizes:
         for budget in (2**62, DEFAULT_MEMORY_BUDGET):
             chunk = chunk_size(K, len(split.targets_tr), (4, HIDDEN, 3), budget)
-            seconds = with_threads(1, lambda: median_time(
-                lambda: train_batched(split.data_tr, split.targets_tr, K,
-                                      memory_budget=budget),
-                repeats))
+
+            def train(K=K, budget=budget):
+                train_batched(split.data_tr, split.targets_tr, K, memory_budget=budget)
+
+            seconds = with_threads(1, lambda train=train: median_time(train, repeats))
             rows.append((K, chunk, seconds))
     return rows
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small counts, a smoke test")
+    parser.add_argument(
+        "--quick", action="store_true", help="small counts, a smoke test"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.sequential_runs = 10 if quick else 100
@@ -195,12 +249,16 @@ def main(argv=None):
     args.repeats = 1 if quick else 5
     split = prepare_iris_study()
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} "
-          f"cores; torch {torch.__version__}, default threads "
-          f"{torch.get_num_threads()}; numpy {np.__version__}; python "
-          f"{platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} "
+        f"cores; torch {torch.__version__}, default threads "
+        f"{torch.get_num_threads()}; numpy {np.__version__}; python "
+        f"{platform.python_version()}"
+    )
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     try:
         import sklearn
+
         print(f"scikit-learn {sklearn.__version__}")
     except ImportError:
         print("scikit-learn is not installed; run 'make bench-setup'")
@@ -218,16 +276,23 @@ def main(argv=None):
     batched = with_threads(1, lambda: train_batched(split.data_tr, split.targets_tr, n))
     batched_va = batched_accuracy(
         batched_forward(split.data_va, batched.weights, batched.biases),
-        split.targets_va).numpy()
+        split.targets_va,
+    ).numpy()
     for name, scores in (
         ("gradfit batched (study's init, GD)", batched_va),
-        ("MLPClassifier sgd, full batch, lr 1.0 on mean loss",
-         sklearn_accuracies(split, n, "sgd")),
-        ("MLPClassifier adam, defaults, 100 iterations",
-         sklearn_accuracies(split, n, "adam")),
+        (
+            "MLPClassifier sgd, full batch, lr 1.0 on mean loss",
+            sklearn_accuracies(split, n, "sgd"),
+        ),
+        (
+            "MLPClassifier adam, defaults, 100 iterations",
+            sklearn_accuracies(split, n, "adam"),
+        ),
     ):
-        print(f"| {name} | {len(scores)} | {scores.mean():.3f} | {scores.std(ddof=1):.3f} "
-              f"| {(scores < FAIL_BELOW).mean():.3f} |")
+        print(
+            f"| {name} | {len(scores)} | {scores.mean():.3f} "
+            f"| {scores.std(ddof=1):.3f} | {(scores < FAIL_BELOW).mean():.3f} |"
+        )
 
     print(f"\n## Throughput, {EPOCHS} epochs per run (median of {args.repeats})\n")
     rows = throughput(split, args)
@@ -237,8 +302,10 @@ def main(argv=None):
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, runs, seconds in rows:
         rate = runs / seconds
-        print(f"| {name} | {runs} | {seconds:.2f} | {rate:.0f} | {rate / base:.1f}x "
-              f"| {rate / sklearn_rate:.1f}x |")
+        print(
+            f"| {name} | {runs} | {seconds:.2f} | {rate:.0f} | {rate / base:.1f}x "
+            f"| {rate / sklearn_rate:.1f}x |"
+        )
 
     print("\n## Runs per second against K, one thread\n")
     print("| K | models per chunk | seconds | runs/s |")
@@ -246,6 +313,7 @@ def main(argv=None):
     sizes = (100, 1000) if quick else (100, 300, 1000, 3000, 10000)
     for K, chunk, seconds in chunk_sweep(split, sizes, 1 if quick else 3):
         print(f"| {K} | {chunk} | {seconds:.2f} | {K / seconds:.0f} |")
+    print("\nload average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0
 
 

@@ -7,10 +7,9 @@ import pytest
 
 from gradfit.cli import main
 
-GOOD_CSV = (
-    "length,width,species\n"
-    + "".join(f"{1 + i * 0.1:.1f},{2 + (i % 4) * 0.3:.1f},{('ab', 'cd', 'ef')[i % 3]}\n"
-              for i in range(18))
+GOOD_CSV = "length,width,species\n" + "".join(
+    f"{1 + i * 0.1:.1f},{2 + (i % 4) * 0.3:.1f},{('ab', 'cd', 'ef')[i % 3]}\n"
+    for i in range(18)
 )
 
 
@@ -41,17 +40,34 @@ def test_plain_run_prints_study_table(capsys):
 
 def test_grid_writes_outputs(tmp_path, capsys):
     out_dir = tmp_path / "result"
-    status, out, _ = run_cli(capsys, "--runs", "25", "--epochs", "20",
-                             "--init", "uniform01,kaiming", "--scaling", "standard",
-                             "--out", str(out_dir), "--quiet")
+    status, out, _ = run_cli(
+        capsys,
+        "--runs",
+        "25",
+        "--epochs",
+        "20",
+        "--init",
+        "uniform01,kaiming",
+        "--scaling",
+        "standard",
+        "--out",
+        str(out_dir),
+        "--quiet",
+    )
     assert status == 0
     assert "kaiming/standard" in out
     names = sorted(p.name for p in out_dir.iterdir())
-    assert names == ["accuracy_distribution.png", "loss_curves.png", "results.json",
-                     "runs.csv"]
+    assert names == [
+        "accuracy_distribution.png",
+        "loss_curves.png",
+        "results.json",
+        "runs.csv",
+    ]
     results = json.loads((out_dir / "results.json").read_text())
     assert [c["name"] for c in results["configurations"]] == [
-        "uniform01/standard", "kaiming/standard"]
+        "uniform01/standard",
+        "kaiming/standard",
+    ]
     assert results["configurations"][0]["runs"] == 25
     with open(out_dir / "runs.csv", newline="") as file:
         assert len(list(csv.DictReader(file))) == 50
@@ -61,9 +77,20 @@ def test_grid_writes_outputs(tmp_path, capsys):
 def test_csv_labels_mapped_and_reported(tmp_path, capsys):
     path = write(tmp_path, GOOD_CSV)
     out_dir = tmp_path / "out"
-    status, out, _ = run_cli(capsys, "--data", path, "--target", "species",
-                             "--runs", "4", "--hidden", "6,5", "--out", str(out_dir),
-                             "--quiet")
+    status, out, _ = run_cli(
+        capsys,
+        "--data",
+        path,
+        "--target",
+        "species",
+        "--runs",
+        "4",
+        "--hidden",
+        "6,5",
+        "--out",
+        str(out_dir),
+        "--quiet",
+    )
     assert status == 0
     assert "labels: 'ab' -> 0, 'cd' -> 1, 'ef' -> 2" in out
     results = json.loads((out_dir / "results.json").read_text())
@@ -74,8 +101,16 @@ def test_csv_labels_mapped_and_reported(tmp_path, capsys):
 
 def test_constant_feature_warns_on_one_line(tmp_path, capsys):
     text = "c,x,y\n" + "".join(f"7,{i},{i % 2}\n" for i in range(8))
-    status, _, err = run_cli(capsys, "--data", write(tmp_path, text), "--target", "y",
-                             "--runs", "2", "--quiet")
+    status, _, err = run_cli(
+        capsys,
+        "--data",
+        write(tmp_path, text),
+        "--target",
+        "y",
+        "--runs",
+        "2",
+        "--quiet",
+    )
     assert status == 0
     assert err.count("\n") == 1
     assert "warning: feature 'c' is constant" in err
@@ -89,18 +124,36 @@ def test_diverged_runs_reported_not_raised(capsys):
 
 BAD_FILES = {
     "missing target column": (
-        "a,b,label\n1,2,x\n3,4,y\n", "kind",
-        "target column 'kind' not found", "'a', 'b', 'label'"),
-    "one class": (
-        "a,label\n1,x\n2,x\n3,x\n", "label", "at least 2 classes", "'x'"),
+        "a,b,label\n1,2,x\n3,4,y\n",
+        "kind",
+        "target column 'kind' not found",
+        "'a', 'b', 'label'",
+    ),
+    "one class": ("a,label\n1,x\n2,x\n3,x\n", "label", "at least 2 classes", "'x'"),
     "single-row class": (
-        "a,label\n1,x\n2,x\n3,y\n", "label", "class 'y' has 1 row", "stratified"),
+        "a,label\n1,x\n2,x\n3,y\n",
+        "label",
+        "class 'y' has 1 row",
+        "stratified",
+    ),
     "missing label": (
-        "a,label\n1,x\n2,\n3,y\n", "label", "line 3", "label in column 'label' is missing"),
+        "a,label\n1,x\n2,\n3,y\n",
+        "label",
+        "line 3",
+        "label in column 'label' is missing",
+    ),
     "non-numeric feature": (
-        "a,b,label\n1,2,x\n3,oops,y\n", "label", "line 3, column 'b'", "'oops'"),
+        "a,b,label\n1,2,x\n3,oops,y\n",
+        "label",
+        "line 3, column 'b'",
+        "'oops'",
+    ),
     "missing feature": (
-        "a,b,label\n1,2,x\n,4,y\n", "label", "line 3, column 'a'", "missing"),
+        "a,b,label\n1,2,x\n,4,y\n",
+        "label",
+        "line 3, column 'a'",
+        "missing",
+    ),
     "no header": ("1,2,3\n4,5,6\n", "3", "no header row", "naming the columns"),
 }
 
@@ -109,8 +162,16 @@ BAD_FILES = {
 def test_bad_file_rejected_cleanly(tmp_path, capsys, case):
     text, target, *fragments = BAD_FILES[case]
     out_dir = tmp_path / "out"
-    status, out, err = run_cli(capsys, "--data", write(tmp_path, text), "--target", target,
-                               "--out", str(out_dir), "--quiet")
+    status, out, err = run_cli(
+        capsys,
+        "--data",
+        write(tmp_path, text),
+        "--target",
+        target,
+        "--out",
+        str(out_dir),
+        "--quiet",
+    )
     assert status == 2
     assert err.startswith("gradfit mlp: error: ")
     assert err.count("\n") == 1
@@ -131,10 +192,16 @@ BAD_OPTIONS = {
     "lr negative": (["--lr", "-0.1"], "--lr", "positive"),
     "lr zero": (["--lr", "0"], "--lr", "positive"),
     "lr nan": (["--lr", "nan"], "--lr", "positive"),
-    "unknown init": (["--init", "uniform01,he"], "--init",
-                     "uniform01, kaiming, xavier, normal"),
-    "unknown scaling": (["--scaling", "minmax"], "--scaling",
-                        "variance, standard, none"),
+    "unknown init": (
+        ["--init", "uniform01,he"],
+        "--init",
+        "uniform01, kaiming, xavier, normal",
+    ),
+    "unknown scaling": (
+        ["--scaling", "minmax"],
+        "--scaling",
+        "variance, standard, none",
+    ),
     "unknown optimizer": (["--optimizer", "sgd"], "--optimizer", "gd, momentum, adam"),
     "fail-below above 1": (["--fail-below", "1.5"], "--fail-below", "[0, 1]"),
 }
@@ -157,13 +224,48 @@ def test_bad_option_rejected_cleanly(tmp_path, capsys, case):
 def test_data_without_target_rejected(tmp_path, capsys):
     status, out, err = run_cli(capsys, "--data", write(tmp_path, GOOD_CSV))
     assert status == 2
-    assert "--data and --target go together" in err
+    assert "--data and --target must be given together" in err
     assert err.count("\n") == 1
 
 
 def test_missing_data_file_rejected(tmp_path, capsys):
-    status, _, err = run_cli(capsys, "--data", str(tmp_path / "absent.csv"),
-                             "--target", "y")
+    status, _, err = run_cli(
+        capsys, "--data", str(tmp_path / "absent.csv"), "--target", "y"
+    )
     assert status == 2
     assert "not found" in err
     assert err.count("\n") == 1
+
+
+def test_diverged_runs_write_valid_outputs(tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    status, _, _ = run_cli(
+        capsys,
+        "--runs",
+        "2",
+        "--epochs",
+        "5",
+        "--lr",
+        "1e30",
+        "--out",
+        str(out_dir),
+        "--quiet",
+    )
+    assert status == 0
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["configurations"][0]["diverged"] == 2
+    with open(out_dir / "runs.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["final_loss"] for row in rows] == ["", ""]
+    assert all(row["reason"].startswith("diverged") for row in rows)
+
+
+def test_fast_option_recorded(tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    status, out, _ = run_cli(
+        capsys, "--runs", "30", "--fast", "--out", str(out_dir), "--quiet"
+    )
+    assert status == 0
+    assert "uniform01/variance" in out
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["exact"] is False

@@ -19,6 +19,14 @@ from gradfit.tabular import (
 )
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def write(tmp_path, text, name="data.csv"):
     path = tmp_path / name
     path.write_text(text)
@@ -82,7 +90,7 @@ def test_none_scaling_leaves_features():
 def test_scaling_uses_reference_rows():
     features = torch.tensor([[0.0], [2.0], [100.0]])
     scaled = scale_features(features, "standard", reference=torch.tensor([0, 1]))
-    assert scaled[:, 0].tolist() == pytest.approx([-2**-0.5, 2**-0.5, 99 / 2**0.5])
+    assert scaled[:, 0].tolist() == pytest.approx([-(2**-0.5), 2**-0.5, 99 / 2**0.5])
 
 
 def test_stratified_split_keeps_every_class():
@@ -122,23 +130,29 @@ def test_csv_split_scaled_on_training_rows(tmp_path):
 def test_config_grid_combinations():
     grid = config_grid(("uniform01", "kaiming"), ("variance", "standard"))
     assert [c.name for c in grid] == [
-        "uniform01/variance", "kaiming/variance", "uniform01/standard",
+        "uniform01/variance",
+        "kaiming/variance",
+        "uniform01/standard",
         "kaiming/standard",
     ]
     assert MLPConfig(bias="zeros", optimizer="adam").name == (
-        "uniform01/variance/bias=zeros/adam")
+        "uniform01/variance/bias=zeros/adam"
+    )
 
 
 def test_runs_csv_has_one_row_per_run():
     split = iris_study_split("variance")
-    results = [run_config(split, MLPConfig(), 5, num_epochs=10),
-               run_config(split, MLPConfig(init="kaiming"), 5, num_epochs=10)]
+    results = [
+        run_config(split, MLPConfig(), 5, num_epochs=10),
+        run_config(split, MLPConfig(init="kaiming"), 5, num_epochs=10),
+    ]
     rows = list(csv.DictReader(io.StringIO(runs_csv(results))))
     assert len(rows) == 10
     assert rows[0]["config"] == "uniform01/variance"
     assert rows[9]["run"] == "5"
     assert float(rows[0]["validation_accuracy"]) == pytest.approx(
-        results[0].diagnosis.validation_accuracy[0], abs=1e-6)
+        results[0].diagnosis.validation_accuracy[0], abs=1e-6
+    )
 
 
 def test_collapse_section_uses_first_runs_of_distribution():
@@ -154,3 +168,26 @@ def test_collapse_section_uses_first_runs_of_distribution():
     assert len(first_runs.rows) == 10
     assert configs.rows[0][4] == str(collapse["configurations"][0]["failures"])
     assert len([b for b in blocks if isinstance(b, Figure)]) == 2
+
+
+def _fake_result(failures, runs, low, high):
+    from types import SimpleNamespace
+
+    summary = {
+        "failures": failures,
+        "runs": runs,
+        "failure_rate": failures / runs,
+        "failure_rate_ci95": [low, high],
+    }
+    return SimpleNamespace(summary=summary)
+
+
+def test_collapse_wording_follows_intervals():
+    from gradfit.report.collapse import _compared
+
+    study = _fake_result(20, 100, 0.13, 0.29)
+    assert _compared(_fake_result(1, 100, 0.002, 0.05), study).startswith("less often")
+    assert _compared(_fake_result(50, 100, 0.40, 0.60), study).startswith("more often")
+    overlapping = _compared(_fake_result(15, 100, 0.09, 0.23), study)
+    assert "overlaps" in overlapping
+    assert "less often" not in overlapping

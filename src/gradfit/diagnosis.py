@@ -1,4 +1,4 @@
-"""Diagnose batches of trained networks: accuracy, dead ReLU units, collapse, failure."""
+"""Diagnose batches of trained networks: accuracy, dead units, collapse, failure."""
 
 import math
 from dataclasses import dataclass
@@ -99,7 +99,9 @@ def count_dead_units(x, weights, biases):
     unit passes no gradient to its incoming weights, so gradient descent
     cannot revive it.
     """
-    counts = torch.zeros(weights[0].shape[0], dtype=torch.int64)
+    counts = torch.zeros(
+        weights[0].shape[0], dtype=torch.int64, device=weights[0].device
+    )
     with torch.no_grad():
         for h in batched_hidden(x, weights, biases):
             counts += (h == 0).all(dim=1).sum(dim=1)
@@ -130,28 +132,32 @@ def diagnose_runs(training, split, fail_below=DEFAULT_FAIL_BELOW):
         logits_tr = batched_forward(split.data_tr, weights, biases)
         logits_va = batched_forward(split.data_va, weights, biases)
     predictions_tr = logits_tr.argmax(dim=2)
-    train_accuracy = batched_accuracy(predictions_tr, split.targets_tr).numpy()
-    validation_accuracy = batched_accuracy(logits_va, split.targets_va).numpy()
+    train_accuracy = batched_accuracy(predictions_tr, split.targets_tr).cpu().numpy()
+    validation_accuracy = batched_accuracy(logits_va, split.targets_va).cpu().numpy()
 
     n_classes = int(split.targets_tr.max()) + 1
-    predicted = torch.zeros(len(predictions_tr), n_classes, dtype=torch.bool)
+    predicted = torch.zeros(
+        len(predictions_tr), n_classes, dtype=torch.bool, device=predictions_tr.device
+    )
     predicted.scatter_(1, predictions_tr, True)
-    classes_predicted = predicted.sum(dim=1).numpy()
+    classes_predicted = predicted.sum(dim=1).cpu().numpy()
 
     majority_share = split.targets_tr.bincount().max().item() / len(split.targets_tr)
     at_chance = (classes_predicted == 1) | (train_accuracy <= majority_share)
 
-    diverged_epoch = training.diverged_epoch.numpy()
+    diverged_epoch = training.diverged_epoch.cpu().numpy()
     failed = (diverged_epoch > 0) | (validation_accuracy < fail_below)
     reasons = tuple(
         _failure_reason(epoch, accuracy, fail_below)
-        for epoch, accuracy in zip(diverged_epoch.tolist(), validation_accuracy.tolist())
+        for epoch, accuracy in zip(
+            diverged_epoch.tolist(), validation_accuracy.tolist()
+        )
     )
     return RunDiagnosis(
-        final_loss=training.final_loss.double().numpy(),
+        final_loss=training.final_loss.double().cpu().numpy(),
         train_accuracy=train_accuracy,
         validation_accuracy=validation_accuracy,
-        dead_units=count_dead_units(split.data_tr, weights, biases).numpy(),
+        dead_units=count_dead_units(split.data_tr, weights, biases).cpu().numpy(),
         classes_predicted=classes_predicted,
         at_chance=at_chance,
         diverged_epoch=diverged_epoch,
@@ -216,7 +222,8 @@ def summarise_diagnosis(diagnosis):
         "failures_with_dead_units": int((failed & (diagnosis.dead_units > 0)).sum()),
         "failures_at_chance": int((failed & diagnosis.at_chance).sum()),
         "failures_missing_a_class": int(
-            (failed & (diagnosis.classes_predicted < diagnosis.n_classes)).sum()),
+            (failed & (diagnosis.classes_predicted < diagnosis.n_classes)).sum()
+        ),
         "diverged": int((diagnosis.diverged_epoch > 0).sum()),
         "mean_dead_units_failed": _mean_or_none(diagnosis.dead_units[failed]),
         "mean_dead_units_healthy": _mean_or_none(diagnosis.dead_units[healthy]),
@@ -225,8 +232,12 @@ def summarise_diagnosis(diagnosis):
 
 def _describe(values):
     sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    summary = {"mean": float(np.mean(values)), "sd": sd,
-               "min": float(np.min(values)), "max": float(np.max(values))}
+    summary = {
+        "mean": float(np.mean(values)),
+        "sd": sd,
+        "min": float(np.min(values)),
+        "max": float(np.max(values)),
+    }
     for q in QUANTILES:
         summary[f"q{round(q * 100):02d}"] = float(np.quantile(values, q))
     return summary

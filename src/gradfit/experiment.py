@@ -35,7 +35,10 @@ class MLPConfig:
 
     @property
     def name(self):
-        """Short label such as "kaiming/standard", with bias and optimiser if not the study's."""
+        """Short label such as "kaiming/standard".
+
+        The bias start and the optimiser are appended when they are not the study's.
+        """
         parts = [self.init, self.scaling]
         if self.bias != "uniform01":
             parts.append(f"bias={self.bias}")
@@ -64,26 +67,49 @@ def config_grid(inits, scalings, biases=("uniform01",), optimizers=("gd",)):
     return [
         MLPConfig(init=init, scaling=scaling, bias=bias, optimizer=optimizer)
         for scaling, init, bias, optimizer in itertools.product(
-            scalings, inits, biases, optimizers)
+            scalings, inits, biases, optimizers
+        )
     ]
 
 
-def run_config(split, config, runs, *, hidden=(12,), num_epochs=100, lr=0.01, seed=0,
-               fail_below=DEFAULT_FAIL_BELOW, memory_budget=DEFAULT_MEMORY_BUDGET,
-               callback=None):
+def run_config(
+    split,
+    config,
+    runs,
+    *,
+    hidden=(12,),
+    num_epochs=100,
+    lr=0.01,
+    seed=0,
+    fail_below=DEFAULT_FAIL_BELOW,
+    memory_budget=DEFAULT_MEMORY_BUDGET,
+    callback=None,
+    exact=True,
+):
     """Train ``runs`` networks of one configuration on ``split`` and diagnose them.
 
     ``split`` must already be scaled by the method ``config.scaling`` names. Every
-    configuration draws from a fresh generator seeded with ``seed``.
+    configuration draws from a fresh generator seeded with ``seed``. ``exact``
+    is passed to ``train_batched``.
 
     Returns
     -------
     ConfigResult
     """
     training = train_batched(
-        split.data_tr, split.targets_tr, runs, hidden=hidden, num_epochs=num_epochs,
-        lr=lr, init=config.init, bias=config.bias, optimizer=config.optimizer,
-        seed=seed, memory_budget=memory_budget, callback=callback,
+        split.data_tr,
+        split.targets_tr,
+        runs,
+        hidden=hidden,
+        num_epochs=num_epochs,
+        lr=lr,
+        init=config.init,
+        bias=config.bias,
+        optimizer=config.optimizer,
+        seed=seed,
+        memory_budget=memory_budget,
+        callback=callback,
+        exact=exact,
     )
     diagnosis = diagnose_runs(training, split, fail_below)
     return ConfigResult(config, training, diagnosis, summarise_diagnosis(diagnosis))
@@ -95,9 +121,21 @@ def config_json(result):
 
 
 CSV_COLUMNS = (
-    "config", "init", "scaling", "bias", "optimizer", "run", "final_loss",
-    "train_accuracy", "validation_accuracy", "dead_units", "classes_predicted", "at_chance",
-    "diverged_epoch", "failed", "reason",
+    "config",
+    "init",
+    "scaling",
+    "bias",
+    "optimizer",
+    "run",
+    "final_loss",
+    "train_accuracy",
+    "validation_accuracy",
+    "dead_units",
+    "classes_predicted",
+    "at_chance",
+    "diverged_epoch",
+    "failed",
+    "reason",
 )
 
 
@@ -114,12 +152,23 @@ def runs_csv(results):
         c, d = result.config, result.diagnosis
         for k in range(len(d)):
             loss = float(d.final_loss[k])
-            writer.writerow((
-                c.name, c.init, c.scaling, c.bias, c.optimizer, k + 1,
-                f"{loss:.9g}" if math.isfinite(loss) else "",
-                f"{d.train_accuracy[k]:.6g}", f"{d.validation_accuracy[k]:.6g}",
-                int(d.dead_units[k]), int(d.classes_predicted[k]),
-                int(d.at_chance[k]), int(d.diverged_epoch[k]),
-                int(d.failed[k]), d.reasons[k],
-            ))
+            writer.writerow(
+                (
+                    c.name,
+                    c.init,
+                    c.scaling,
+                    c.bias,
+                    c.optimizer,
+                    k + 1,
+                    f"{loss:.9g}" if math.isfinite(loss) else "",
+                    f"{d.train_accuracy[k]:.6g}",
+                    f"{d.validation_accuracy[k]:.6g}",
+                    int(d.dead_units[k]),
+                    int(d.classes_predicted[k]),
+                    int(d.at_chance[k]),
+                    int(d.diverged_epoch[k]),
+                    int(d.failed[k]),
+                    d.reasons[k],
+                )
+            )
     return buffer.getvalue()

@@ -92,11 +92,13 @@ def scale_features(features, scaling, *, reference=None, feature_names=None):
     if constant.any():
         names = feature_names or [f"feature {j + 1}" for j in range(features.shape[1])]
         constant_names = ", ".join(
-            repr(names[j]) for j in constant.nonzero().flatten().tolist())
+            repr(names[j]) for j in constant.nonzero().flatten().tolist()
+        )
         warnings.warn(
-            f"feature {constant_names} is constant on the rows used for scaling, so it is set "
-            "to 0 and carries no information; drop it or check the data",
-            ConstantFeatureWarning, stacklevel=2,
+            f"feature {constant_names} is constant on the rows used for scaling, so "
+            "it is set to 0 and carries no information; drop it or check the data",
+            ConstantFeatureWarning,
+            stacklevel=2,
         )
         scaled = torch.where(constant, torch.zeros((), dtype=scaled.dtype), scaled)
     return scaled
@@ -123,13 +125,16 @@ def iris_study_split(scaling="variance", iris=None, n_train=100):
 
     scaled = scale_features(features, scaling, feature_names=IRIS_FEATURES)
     return StudySplit(
-        scaled[:n_train], labels[:n_train], scaled[n_train:], labels[n_train:],
+        scaled[:n_train],
+        labels[:n_train],
+        scaled[n_train:],
+        labels[n_train:],
         class_names,
     )
 
 
 def read_labelled_csv(path, target):
-    """Read a CSV (or TSV) file with a header row, one label column and numeric features.
+    """Read a CSV or TSV file with a header row, one label column and numeric features.
 
     Every column other than ``target`` is a feature and must hold a finite
     number on every row. Labels may be any text, such as class names or 1-based
@@ -150,7 +155,9 @@ def read_labelled_csv(path, target):
     source = str(path)
     rows = _read_rows(path)
     if not rows:
-        raise InputError(f"{source!r} contains no rows; give a CSV file with a header row")
+        raise InputError(
+            f"{source!r} contains no rows; give a CSV file with a header row"
+        )
     header = rows[0][1]
     header = [name.strip() for name in header]
     _check_header(header, source)
@@ -173,8 +180,8 @@ def read_labelled_csv(path, target):
     for line_no, row in rows[1:]:
         if len(row) != len(header):
             raise InputError(
-                f"{source}, line {line_no}: found {len(row)} cells where the header has "
-                f"{len(header)}; every row needs one cell per column"
+                f"{source}, line {line_no}: found {len(row)} cells where the header "
+                f"has {len(header)}; every row needs one cell per column"
             )
         label = row[target_col].strip()
         if not label:
@@ -183,8 +190,9 @@ def read_labelled_csv(path, target):
                 "fill it in or remove the line"
             )
         raw_labels.append(label)
-        values.append([_parse_feature(row[j], source, line_no, header[j])
-                       for j in feature_cols])
+        values.append(
+            [_parse_feature(row[j], source, line_no, header[j]) for j in feature_cols]
+        )
 
     class_names = _sorted_labels(set(raw_labels))
     index = {name: k for k, name in enumerate(class_names)}
@@ -227,8 +235,8 @@ def stratified_split(labels, validation_fraction=1 / 3, seed=0, class_names=None
     names = class_names or [str(k) for k in range(n_classes)]
     if n_classes < 2 or len(labels.unique()) < 2:
         raise InputError(
-            f"the labels contain {len(labels.unique())} class ({names[int(labels[0])]!r}); "
-            "a classifier needs at least 2 classes"
+            f"the labels contain 1 class ({names[int(labels[0])]!r}); a classifier "
+            "needs at least 2 classes"
         )
     order = np.random.default_rng(seed).permutation(len(labels))
     shuffled = labels.numpy()[order]
@@ -237,12 +245,14 @@ def stratified_split(labels, validation_fraction=1 / 3, seed=0, class_names=None
         rows = order[shuffled == k]
         if len(rows) < 2:
             raise InputError(
-                f"class {names[k]!r} has {len(rows)} row{'' if len(rows) == 1 else 's'}, "
-                "but a stratified split needs "
+                f"class {names[k]!r} has {len(rows)} "
+                f"row{'' if len(rows) == 1 else 's'}, but a stratified split needs "
                 "at least 2 rows per class (one to train, one to validate); add rows "
                 "or remove the class"
             )
-        n_validation = min(max(1, round(len(rows) * validation_fraction)), len(rows) - 1)
+        n_validation = min(
+            max(1, round(len(rows) * validation_fraction)), len(rows) - 1
+        )
         held_out[rows[:n_validation]] = True
     train = order[~held_out[order]]
     validation = order[held_out[order]]
@@ -254,12 +264,17 @@ def split_labelled(data, scaling, validation_fraction=1 / 3, seed=0):
 
     Returns a StudySplit whose ``class_names`` are ``data.class_names``.
     """
-    train, validation = stratified_split(data.labels, validation_fraction, seed,
-                                         data.class_names)
-    scaled = scale_features(data.features, scaling, reference=train,
-                            feature_names=data.feature_names)
+    train, validation = stratified_split(
+        data.labels, validation_fraction, seed, data.class_names
+    )
+    scaled = scale_features(
+        data.features, scaling, reference=train, feature_names=data.feature_names
+    )
     return StudySplit(
-        scaled[train], data.labels[train], scaled[validation], data.labels[validation],
+        scaled[train],
+        data.labels[train],
+        scaled[validation],
+        data.labels[validation],
         data.class_names,
     )
 
@@ -273,17 +288,24 @@ def _read_rows(path):
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError(f"{source!r} is not a UTF-8 text file; give a CSV file") from None
+        raise InputError(
+            f"{source!r} is not a UTF-8 text file; give a CSV file"
+        ) from None
     except OSError as exc:
         raise InputError(
             f"cannot read input file {source!r}: {exc.strerror}; check its permissions"
         ) from None
     lines = text.splitlines()
     first = next((line for line in lines if line.strip()), "")
-    tab = path.suffix.lower() in (".tsv", ".tab") or ("\t" in first and "," not in first)
+    tab = path.suffix.lower() in (".tsv", ".tab") or (
+        "\t" in first and "," not in first
+    )
     reader = csv.reader(lines, delimiter="\t" if tab else ",")
-    return [(line_no, row) for line_no, row in enumerate(reader, start=1)
-            if any(cell.strip() for cell in row)]
+    return [
+        (line_no, row)
+        for line_no, row in enumerate(reader, start=1)
+        if any(cell.strip() for cell in row)
+    ]
 
 
 def _check_header(header, source):

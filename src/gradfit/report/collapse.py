@@ -14,14 +14,15 @@ EPOCHS = 100
 LEARNING_RATE = 0.01
 FAIL_BELOW = 0.8
 
-#: The study's configuration first, then one change at a time and Kaiming with
+#: The study's configuration first, then single changes to it (Kaiming
+#: initialisation, z-score scaling, biases that start at 0) and Kaiming with
 #: z-scores together.
 CONFIGS = (
     STUDY_CONFIG,
     MLPConfig(init="kaiming"),
     MLPConfig(scaling="standard"),
-    MLPConfig(init="kaiming", scaling="standard"),
     MLPConfig(bias="zeros"),
+    MLPConfig(init="kaiming", scaling="standard"),
 )
 
 
@@ -34,27 +35,44 @@ def collapse_section(options):
     results = []
     for config in CONFIGS:
         split = iris_study_split(config.scaling)
-        results.append(run_config(split, config, n_runs, num_epochs=EPOCHS,
-                                  lr=LEARNING_RATE, seed=seed, fail_below=FAIL_BELOW))
+        results.append(
+            run_config(
+                split,
+                config,
+                n_runs,
+                num_epochs=EPOCHS,
+                lr=LEARNING_RATE,
+                seed=seed,
+                fail_below=FAIL_BELOW,
+            )
+        )
     study = results[0]
 
     n_shown = min(options.runs, n_runs)
     torch.manual_seed(seed)
-    sequential = repeat_training(iris_study_split("variance"), n_shown, EPOCHS,
-                                 LEARNING_RATE)
-    mismatches = int(sum(
-        run.train_accuracy != study.diagnosis.train_accuracy[k]
-        or run.validation_accuracy != study.diagnosis.validation_accuracy[k]
-        for k, run in enumerate(sequential)
-    ))
+    sequential = repeat_training(
+        iris_study_split("variance"), n_shown, EPOCHS, LEARNING_RATE
+    )
+    mismatches = int(
+        sum(
+            run.train_accuracy != study.diagnosis.train_accuracy[k]
+            or run.validation_accuracy != study.diagnosis.validation_accuracy[k]
+            for k, run in enumerate(sequential)
+        )
+    )
 
-    section_results = {"collapse": {
-        "runs": n_runs, "seed": seed, "epochs": EPOCHS, "lr": LEARNING_RATE,
-        "fail_below": FAIL_BELOW,
-        "first_runs_shown": n_shown,
-        "first_runs_differing_from_sequential": mismatches,
-        "configurations": [config_json(r) for r in results],
-    }}
+    section_results = {
+        "collapse": {
+            "runs": n_runs,
+            "seed": seed,
+            "epochs": EPOCHS,
+            "lr": LEARNING_RATE,
+            "fail_below": FAIL_BELOW,
+            "first_runs_shown": n_shown,
+            "first_runs_differing_from_sequential": mismatches,
+            "configurations": [config_json(r) for r in results],
+        }
+    }
     blocks = [
         Heading("Why runs collapse"),
         Paragraph(_method_text(seed, n_runs, n_shown, mismatches)),
@@ -62,12 +80,18 @@ def collapse_section(options):
         _config_table(results),
         Paragraph(_comparison_text(results)),
         Paragraph(_diagnosis_text(study)),
-        Figure("collapse_accuracy.png", _accuracy_png(results),
-               f"Validation accuracy of {n_runs} runs per configuration; red runs "
-               f"are below {FAIL_BELOW:g} and fail."),
-        Figure("collapse_loss_curves.png", _loss_png(results),
-               "Summed training cross-entropy per epoch of the first five failed "
-               "(red) and first five passing (blue) runs of each configuration."),
+        Figure(
+            "collapse_accuracy.png",
+            _accuracy_png(results),
+            f"Validation accuracy of {n_runs} runs per configuration; red runs "
+            f"are below {FAIL_BELOW:g} and fail.",
+        ),
+        Figure(
+            "collapse_loss_curves.png",
+            _loss_png(results),
+            "Summed training cross-entropy per epoch of the first five failed "
+            "(red) and first five passing (blue) runs of each configuration.",
+        ),
     ]
     return blocks, section_results
 
@@ -80,8 +104,8 @@ def _method_text(seed, n_runs, n_shown, mismatches):
         )
     else:
         agreement = (
-            f"{mismatches} of its first {n_shown} runs differ in accuracy from the runs "
-            "trained one after another above"
+            f"{mismatches} of its first {n_shown} runs differ in accuracy from the "
+            "runs trained one after another above"
         )
     return (
         f"One table of {n_shown} runs cannot say how often a configuration fails, so "
@@ -101,17 +125,31 @@ def _method_text(seed, n_runs, n_shown, mismatches):
 def _first_runs_table(study, n_shown):
     d = study.diagnosis
     rows = tuple(
-        (str(k + 1), f"{d.train_accuracy[k]:.2f}", f"{d.validation_accuracy[k]:.2f}",
-         f"{d.final_loss[k]:.2f}", str(int(d.dead_units[k])),
-         str(int(d.classes_predicted[k])), d.reasons[k] or "passed")
+        (
+            str(k + 1),
+            f"{d.train_accuracy[k]:.2f}",
+            f"{d.validation_accuracy[k]:.2f}",
+            f"{d.final_loss[k]:.2f}",
+            str(int(d.dead_units[k])),
+            str(int(d.classes_predicted[k])),
+            d.reasons[k] or "passed",
+        )
         for k in range(n_shown)
     )
     return Table(
-        ("run", "train accuracy", "validation accuracy", "final loss", "dead units",
-         "classes predicted", "outcome"),
-        rows, align=("l", "r", "r", "r", "r", "r", "l"),
+        (
+            "run",
+            "train accuracy",
+            "validation accuracy",
+            "final loss",
+            "dead units",
+            "classes predicted",
+            "outcome",
+        ),
+        rows,
+        align=("l", "r", "r", "r", "r", "r", "l"),
         caption=f"The first {n_shown} runs of the study's configuration with their "
-                "diagnosis; final loss is the summed training cross-entropy.",
+        "diagnosis; final loss is the summed training cross-entropy.",
     )
 
 
@@ -120,21 +158,36 @@ def _config_table(results):
     for r in results:
         s, v = r.summary, r.summary["validation_accuracy"]
         low, high = s["failure_rate_ci95"]
-        rows.append((
-            r.config.name, str(s["runs"]), f"{v['mean']:.3f} ({v['sd']:.3f})",
-            f"{v['q05']:.2f} / {v['q50']:.2f} / {v['q95']:.2f}", str(s["failures"]),
-            f"{s['failure_rate']:.1%} [{low:.1%}, {high:.1%}]",
-            str(s["failures_with_dead_units"]), str(s["failures_at_chance"]),
-            str(s["failures_missing_a_class"]),
-        ))
+        rows.append(
+            (
+                r.config.name,
+                str(s["runs"]),
+                f"{v['mean']:.3f} ({v['sd']:.3f})",
+                f"{v['q05']:.2f} / {v['q50']:.2f} / {v['q95']:.2f}",
+                str(s["failures"]),
+                f"{s['failure_rate']:.1%} [{low:.1%}, {high:.1%}]",
+                str(s["failures_with_dead_units"]),
+                str(s["failures_at_chance"]),
+                str(s["failures_missing_a_class"]),
+            )
+        )
     return Table(
-        ("configuration", "runs", "validation accuracy mean (sd)", "5 % / median / 95 %",
-         "failed", "failure rate [95 % CI]", "failed with dead units",
-         "failed at chance", "failed missing a class"),
-        tuple(rows), align=("l",) + ("r",) * 8,
+        (
+            "configuration",
+            "runs",
+            "validation accuracy mean (sd)",
+            "5 % / median / 95 %",
+            "failed",
+            "failure rate [95 % CI]",
+            "failed with dead units",
+            "failed at chance",
+            "failed missing a class",
+        ),
+        tuple(rows),
+        align=("l",) + ("r",) * 8,
         caption="Initialisation/scaling per configuration; bias=zeros starts the "
-                "scalar biases at 0. \"Missing a class\" counts failed runs that "
-                "never predict some class on the training rows.",
+        'scalar biases at 0. "Missing a class" counts failed runs that '
+        "never predict some class on the training rows.",
     )
 
 
@@ -145,7 +198,9 @@ def _comparison_text(results):
         f"{_rate(study)}."
     ]
     for r in results[1:]:
-        sentences.append(f"`{r.config.name}` fails in {_rate(r)}, {_compared(r, study)}.")
+        sentences.append(
+            f"`{r.config.name}` fails in {_rate(r)}, {_compared(r, study)}."
+        )
     return " ".join(sentences)
 
 
@@ -153,9 +208,15 @@ def _compared(result, baseline):
     low, high = result.summary["failure_rate_ci95"]
     base_low, base_high = baseline.summary["failure_rate_ci95"]
     if high < base_low:
-        return "less often than the study's configuration, and the intervals do not overlap"
+        return (
+            "less often than the study's configuration, and the intervals do not "
+            "overlap"
+        )
     if low > base_high:
-        return "more often than the study's configuration, and the intervals do not overlap"
+        return (
+            "more often than the study's configuration, and the intervals do not "
+            "overlap"
+        )
     return (
         "and its interval overlaps the study's, so these runs do not tell the two apart"
     )
@@ -165,12 +226,16 @@ def _diagnosis_text(study):
     s, d = study.summary, study.diagnosis
     failed = s["failures"]
     if failed == 0:
-        return "No run of the study's configuration failed, so there is nothing to diagnose."
+        return (
+            "No run of the study's configuration failed, so there is nothing to "
+            "diagnose."
+        )
     causes = {
         "had at least one dead hidden unit": s["failures_with_dead_units"],
         "sat at chance level": s["failures_at_chance"],
-        "never predicted one of the classes on the training rows":
-            s["failures_missing_a_class"],
+        "never predicted one of the classes on the training rows": s[
+            "failures_missing_a_class"
+        ],
         "diverged": s["diverged"],
     }
     items = [f"{n} {what}" for what, n in causes.items()]
@@ -195,8 +260,8 @@ def _diagnosis_text(study):
 
     if s["failures_with_dead_units"] < failed / 2:
         text += (
-            " Dead units thus explain fewer than half of the failures: most failed runs "
-            "end with every hidden unit alive."
+            " Dead units thus explain fewer than half of the failures: most failed "
+            "runs end with every hidden unit alive."
         )
     return text
 
@@ -208,14 +273,20 @@ def _rate(result):
 
 
 def _accuracy_png(results):
-    return to_png(accuracy_distribution_figure(
-        [r.config.name for r in results],
-        [r.diagnosis.validation_accuracy for r in results], FAIL_BELOW))
+    return to_png(
+        accuracy_distribution_figure(
+            [r.config.name for r in results],
+            [r.diagnosis.validation_accuracy for r in results],
+            FAIL_BELOW,
+        )
+    )
 
 
 def _loss_png(results):
-    return to_png(loss_curves_figure(
-        [r.config.name for r in results],
-        [r.training.losses.numpy() for r in results],
-        [r.diagnosis.failed for r in results]))
-
+    return to_png(
+        loss_curves_figure(
+            [r.config.name for r in results],
+            [r.training.losses.numpy() for r in results],
+            [r.diagnosis.failed for r in results],
+        )
+    )

@@ -1,4 +1,4 @@
-"""Figures of many MLP runs: accuracy distributions and loss curves, as matplotlib figures."""
+"""Matplotlib figures of many MLP runs: accuracy distributions and loss curves."""
 
 import math
 
@@ -24,7 +24,9 @@ def accuracy_distribution_figure(names, accuracies, fail_below):
         Failure threshold, drawn as a dashed line.
     """
     n = len(names)
-    fig, axes = plt.subplots(n, 1, figsize=(8, 1.6 + 1.3 * n), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        n, 1, figsize=(8, 1.6 + 1.3 * n), sharex=True, squeeze=False
+    )
     bins = np.linspace(0, 1, 51)
     for ax, name, values in zip(axes[:, 0], names, accuracies):
         values = np.asarray(values)
@@ -33,8 +35,10 @@ def accuracy_distribution_figure(names, accuracies, fail_below):
         ax.hist(values[failed], bins=bins, color="tab:red", label="failed")
         ax.axvline(fail_below, color="black", linestyle="--", linewidth=1)
         ax.set_ylabel("runs")
-        ax.set_title(f"{name}: {failed.mean():.1%} of {len(values)} runs below "
-                     f"{fail_below:g}", fontsize="medium")
+        ax.set_title(
+            f"{name}: {failed.mean():.1%} of {len(values)} runs below {fail_below:g}",
+            fontsize="medium",
+        )
     axes[0, 0].legend(fontsize="small", loc="upper left")
     axes[-1, 0].set_xlabel("validation accuracy")
     fig.tight_layout()
@@ -56,19 +60,28 @@ def loss_curves_figure(names, losses, failed, n_each=5):
     n = len(names)
     columns = min(n, 3)
     rows = math.ceil(n / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False, sharey=True
+    )
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     for ax, name, history, bad in zip(axes.flat, names, losses, failed):
         history = np.asarray(history, dtype=np.float64)
         epochs = np.arange(1, history.shape[1] + 1)
-        for rows_of, colour, label in ((~bad, "tab:blue", "healthy"),
-                                       (bad, "tab:red", "failed")):
+        for rows_of, colour, label in (
+            (~bad, "tab:blue", "healthy"),
+            (bad, "tab:red", "failed"),
+        ):
             chosen = np.flatnonzero(rows_of)[:n_each]
             for i, k in enumerate(chosen):
-                ax.semilogy(epochs, history[k], color=colour, alpha=0.7, linewidth=1,
-                            label=f"{label} ({len(chosen)} shown)" if i == 0 else None)
+                ax.semilogy(
+                    epochs,
+                    history[k],
+                    color=colour,
+                    alpha=0.7,
+                    linewidth=1,
+                    label=f"{label} ({len(chosen)} shown)" if i == 0 else None,
+                )
         ax.set_title(name, fontsize="medium")
         ax.set_xlabel("epoch")
         ax.legend(fontsize="small")
