@@ -66,22 +66,28 @@ def surprise_sets(train, test):
     from surprise import Trainset
 
     user_ratings, item_ratings = defaultdict(list), defaultdict(list)
-    for u, i, r in zip(train.rows.tolist(), train.cols.tolist(), train.values.tolist(),
-                       strict=True):
+    for u, i, r in zip(
+        train.rows.tolist(), train.cols.tolist(), train.values.tolist(), strict=True
+    ):
         user_ratings[u].append((i, r))
         item_ratings[i].append((u, r))
     low = min(train.values.min(), test.values.min())
     high = max(train.values.max(), test.values.max())
     trainset = Trainset(
-        user_ratings, item_ratings, train.n_rows, train.n_cols, len(train),
+        user_ratings,
+        item_ratings,
+        train.n_rows,
+        train.n_cols,
+        len(train),
         (float(low), float(high)),
         {raw: k for k, raw in enumerate(train.row_ids)},
         {raw: k for k, raw in enumerate(train.col_ids)},
     )
     testset = [
         (test.row_ids[u], test.col_ids[i], r)
-        for u, i, r in zip(test.rows.tolist(), test.cols.tolist(), test.values.tolist(),
-                           strict=True)
+        for u, i, r in zip(
+            test.rows.tolist(), test.cols.tolist(), test.values.tolist(), strict=True
+        )
     ]
     return trainset, testset
 
@@ -103,12 +109,24 @@ def run_surprise(trainset, testset, repeats, **options):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5,
-                        help="gradfit fits to time (default: %(default)s)")
-    parser.add_argument("--surprise-repeats", type=int, default=1,
-                        help="surprise fits to time per setting (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="gradfit fits to time (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--surprise-repeats",
+        type=int,
+        default=1,
+        help="surprise fits to time per setting (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's choice)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -117,26 +135,35 @@ def main():
 
     ratings = make_ratings()
     train, test = split_ratings(ratings, 0.1, seed=0)
-    print(f"python {platform.python_version()}, torch {torch.__version__}, "
-          f"numpy {np.__version__}, surprise {surprise.__version__}, "
-          f"torch threads {torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.2f}")
-    print(f"{len(train)} training and {len(test)} test ratings, {M} x {N_COLS}, "
-          f"rank {RANK}, noise {NOISE}")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, "
+        f"numpy {np.__version__}, surprise {surprise.__version__}, "
+        f"torch threads {torch.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"{len(train)} training and {len(test)} test ratings, {M} x {N_COLS}, "
+        f"rank {RANK}, noise {NOISE}"
+    )
 
     scores, epochs, seconds = run_gradfit(train, test, args.repeats)
     gradfit_median = statistics.median(seconds)
-    print(f"gradfit  fit_completion defaults   RMSE {scores.rmse:.4f}  "
-          f"MAE {scores.mae:.4f}  {epochs} epochs  median {gradfit_median:.2f} s  "
-          f"min {min(seconds):.2f} s  (runs: {', '.join(f'{s:.2f}' for s in seconds)})")
+    print(
+        f"gradfit  fit_completion defaults   RMSE {scores.rmse:.4f}  "
+        f"MAE {scores.mae:.4f}  {epochs} epochs  median {gradfit_median:.2f} s  "
+        f"min {min(seconds):.2f} s  (runs: {', '.join(f'{s:.2f}' for s in seconds)})"
+    )
 
     trainset, testset = surprise_sets(train, test)
     for name, options in SURPRISE_SETTINGS.items():
-        rmse, mae, seconds = run_surprise(trainset, testset, args.surprise_repeats,
-                                          **options)
+        rmse, mae, seconds = run_surprise(
+            trainset, testset, args.surprise_repeats, **options
+        )
         median = statistics.median(seconds)
-        print(f"surprise SVD {name:<21} RMSE {rmse:.4f}  MAE {mae:.4f}  "
-              f"median {median:.2f} s  ratio to gradfit {median / gradfit_median:.1f}x")
+        print(
+            f"surprise SVD {name:<21} RMSE {rmse:.4f}  MAE {mae:.4f}  "
+            f"median {median:.2f} s  ratio to gradfit {median / gradfit_median:.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -47,16 +47,27 @@ def child(path):
         peak = next(
             int(line.split()[1]) for line in status if line.startswith("VmHWM:")
         )
-    print(json.dumps({
-        "seconds": seconds, "peak_rss_gib": peak / 2**20, "ratings": len(ratings),
-        "users": ratings.n_rows, "items": ratings.n_cols,
-    }))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_rss_gib": peak / 2**20,
+                "ratings": len(ratings),
+                "users": ratings.n_rows,
+                "items": ratings.n_cols,
+            }
+        )
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=float, default=5e6,
-                        help="rating lines in the file (default: %(default)g)")
+    parser.add_argument(
+        "--lines",
+        type=float,
+        default=5e6,
+        help="rating lines in the file (default: %(default)g)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -69,14 +80,18 @@ def main():
         size_mib = path.stat().st_size / 2**20
         output = subprocess.run(
             [sys.executable, __file__, "--child", str(path)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     result = json.loads(output.strip().splitlines()[-1])
     rate = args.lines / result["seconds"] / 1e6
-    print(f"{int(args.lines):,} lines ({size_mib:.0f} MiB) read in "
-          f"{result['seconds']:.1f} s ({rate:.2f} million lines/s), peak RSS "
-          f"{result['peak_rss_gib']:.2f} GiB; {result['ratings']:,} distinct pairs, "
-          f"{result['users']:,} users, {result['items']:,} items")
+    print(
+        f"{int(args.lines):,} lines ({size_mib:.0f} MiB) read in "
+        f"{result['seconds']:.1f} s ({rate:.2f} million lines/s), peak RSS "
+        f"{result['peak_rss_gib']:.2f} GiB; {result['ratings']:,} distinct pairs, "
+        f"{result['users']:,} users, {result['items']:,} items"
+    )
 
 
 if __name__ == "__main__":

@@ -64,29 +64,46 @@ def child(n_ratings, epochs):
     stamps = []
     start = time.perf_counter()
     model = fit_completion(
-        ratings, RANK, max_epochs=epochs, tol=0,
+        ratings,
+        RANK,
+        max_epochs=epochs,
+        tol=0,
         callback=lambda epoch, loss: stamps.append(time.perf_counter()),
     )
     total = time.perf_counter() - start
     epoch_seconds = np.diff([start] + stamps)[1:].tolist()
-    print(json.dumps({
-        "n_ratings": n_ratings,
-        "peak_rss_gib": peak_rss_gib(),
-        "fit_seconds": total,
-        "first_epoch_seconds": stamps[0] - start,
-        "epoch_seconds": epoch_seconds,
-        "train_rmse": float(np.sqrt(model.losses[-1])),
-    }))
+    print(
+        json.dumps(
+            {
+                "n_ratings": n_ratings,
+                "peak_rss_gib": peak_rss_gib(),
+                "fit_seconds": total,
+                "first_epoch_seconds": stamps[0] - start,
+                "epoch_seconds": epoch_seconds,
+                "train_rmse": float(np.sqrt(model.losses[-1])),
+            }
+        )
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=float, nargs="+", default=[1e6, 5e6, 2e7],
-                        help="numbers of ratings (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=5,
-                        help="epochs per fit (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--sizes",
+        type=float,
+        nargs="+",
+        default=[1e6, 5e6, 2e7],
+        help="numbers of ratings (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=5, help="epochs per fit (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's choice)",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
@@ -95,36 +112,54 @@ def main():
         child(args.child, args.epochs)
         return
 
-    print(f"python {platform.python_version()}, torch {torch.__version__}, "
-          f"numpy {np.__version__}, torch threads {torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, "
+        f"numpy {np.__version__}, torch threads {torch.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"{M} x {N_COLS}, rank {RANK}, {args.epochs} epochs per fit")
     results = []
     for size in args.sizes:
         output = subprocess.run(
-            [sys.executable, __file__, "--child", str(int(size)),
-             "--epochs", str(args.epochs), "--threads", str(torch.get_num_threads())],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(int(size)),
+                "--epochs",
+                str(args.epochs),
+                "--threads",
+                str(torch.get_num_threads()),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         result = json.loads(output.strip().splitlines()[-1])
         results.append(result)
         per_epoch = statistics.median(result["epoch_seconds"])
-        print(f"{result['n_ratings']:>10,} ratings  peak RSS "
-              f"{result['peak_rss_gib']:.2f} GiB  median epoch {per_epoch:.2f} s "
-              f"({per_epoch / result['n_ratings'] * 1e9:.0f} ns per rating)  "
-              f"first epoch incl. set-up {result['first_epoch_seconds']:.2f} s  "
-              f"fit {result['fit_seconds']:.1f} s")
+        print(
+            f"{result['n_ratings']:>10,} ratings  peak RSS "
+            f"{result['peak_rss_gib']:.2f} GiB  median epoch {per_epoch:.2f} s "
+            f"({per_epoch / result['n_ratings'] * 1e9:.0f} ns per rating)  "
+            f"first epoch incl. set-up {result['first_epoch_seconds']:.2f} s  "
+            f"fit {result['fit_seconds']:.1f} s"
+        )
     if len(results) >= 2:
         sizes = np.array([r["n_ratings"] for r in results], dtype=float)
         medians = np.array([statistics.median(r["epoch_seconds"]) for r in results])
         slope, intercept = np.polyfit(sizes, medians, 1)
         worst = np.max(np.abs(intercept + slope * sizes - medians) / medians)
-        print(f"least-squares line: epoch = {intercept:.2f} s + {slope * 1e9:.0f} ns "
-              f"per rating, largest deviation {worst:.0%} of a measured median")
+        print(
+            f"least-squares line: epoch = {intercept:.2f} s + {slope * 1e9:.0f} ns "
+            f"per rating, largest deviation {worst:.0%} of a measured median"
+        )
     largest = max(results, key=lambda r: r["n_ratings"])
     verdict = "within" if largest["peak_rss_gib"] <= MEMORY_GOAL_GIB else "over"
-    print(f"peak RSS at {largest['n_ratings']:,} ratings is {verdict} "
-          f"{MEMORY_GOAL_GIB:g} GiB")
+    print(
+        f"peak RSS at {largest['n_ratings']:,} ratings is {verdict} "
+        f"{MEMORY_GOAL_GIB:g} GiB"
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def run_cli(*args):
 
 
 def assert_one_line_error(status, stderr, expected_status, *fragments):
-    """Check a failure: its status, a single stderr line, no traceback, the fragments."""
+    """Check a failure's status, its single stderr line and the fragments in it."""
     assert status == expected_status, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr

@@ -27,8 +27,9 @@ def test_principal_angles_of_known_planes():
     theta = 0.3
     tilted = torch.stack([e[0], math.cos(theta) * e[1] + math.sin(theta) * e[2]], dim=1)
     angles = principal_angles(e[:, :2], tilted)
-    torch.testing.assert_close(angles, torch.tensor([0.0, theta], dtype=torch.float64),
-                               rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        angles, torch.tensor([0.0, theta], dtype=torch.float64), rtol=0, atol=1e-12
+    )
 
 
 def test_small_angle_is_accurate():
@@ -63,11 +64,14 @@ def test_best_linear_map_recovers_rotation_and_scale():
     generator = torch.Generator().manual_seed(2)
     X = torch.randn(50, 2, generator=generator, dtype=torch.float64)
     angle = math.radians(30.0)
-    R = torch.tensor([[math.cos(angle), -math.sin(angle)],
-                      [math.sin(angle), math.cos(angle)]], dtype=torch.float64)
+    R = torch.tensor(
+        [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]],
+        dtype=torch.float64,
+    )
     fit = best_linear_map(X, X @ (2.5 * R))
     assert fit.relative_residual < 1e-12
     assert fit.rotation_deg == pytest.approx(30.0, abs=1e-9)
-    torch.testing.assert_close(fit.scales, torch.tensor([2.5, 2.5], dtype=torch.float64),
-                               rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        fit.scales, torch.tensor([2.5, 2.5], dtype=torch.float64), rtol=1e-12, atol=0
+    )
     assert fit.reflection is False

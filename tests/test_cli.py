@@ -3,6 +3,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from cli_helpers import assert_one_line_error, run_cli
 
 
@@ -30,8 +31,12 @@ def test_subcommand_help_has_example(command):
 
 
 def test_python_dash_m_runs():
-    result = subprocess.run([sys.executable, "-m", "gradfit", "--version"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "gradfit", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0
     assert result.stdout.startswith("gradfit ")
 
@@ -39,7 +44,9 @@ def test_python_dash_m_runs():
 def test_subprocess_bad_rank_is_one_line(matrix_csv):
     result = subprocess.run(
         [sys.executable, "-m", "gradfit", "factorise", str(matrix_csv), "--rank", "9"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert_one_line_error(result.returncode, result.stderr, 2, "rank=9", "min(m, n)=3")
 
@@ -112,8 +119,9 @@ def test_factorise_bad_arguments(matrix_csv, args, fragments):
 def test_factorise_output_folder_cannot_be_created(matrix_csv, tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
-    status, _, err = run_cli("factorise", matrix_csv, "--rank", "1",
-                             "--out", blocker / "sub" / "fit")
+    status, _, err = run_cli(
+        "factorise", matrix_csv, "--rank", "1", "--out", blocker / "sub" / "fit"
+    )
     assert_one_line_error(status, err, 2, "cannot create output folder")
 
 
@@ -144,8 +152,18 @@ def test_mlp_prints_table():
 def test_factorise_divergence_writes_nothing(tmp_path):
     path = tmp_path / "big.csv"
     path.write_text("\n".join(",".join(["1000"] * 5) for _ in range(8)) + "\n")
-    status, out, err = run_cli("factorise", path, "--rank", "2", "--optimizer", "gd",
-                               "--lr", "100", "--out", tmp_path / "fit")
+    status, out, err = run_cli(
+        "factorise",
+        path,
+        "--rank",
+        "2",
+        "--optimizer",
+        "gd",
+        "--lr",
+        "100",
+        "--out",
+        tmp_path / "fit",
+    )
     assert_one_line_error(status, err, 1, "diverged at epoch", "learning rate")
     assert out == ""
     assert not list(tmp_path.glob("fit*"))

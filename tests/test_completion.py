@@ -295,8 +295,9 @@ def test_overflow_names_dtype_remedy():
     cells = np.unique(generator.integers(0, 20 * 15, 400))
     rows, cols = cells // 15, cells % 15
     values = generator.normal(size=len(cells)) * 1e25
-    ratings = Ratings(rows, cols, values, tuple(map(str, range(20))),
-                      tuple(map(str, range(15))))
+    ratings = Ratings(
+        rows, cols, values, tuple(map(str, range(20))), tuple(map(str, range(15)))
+    )
     with pytest.raises(DivergenceError, match="overflowed float32") as info:
         fit_completion(ratings, 2, dtype=torch.float32)
     assert info.value.epoch == 1

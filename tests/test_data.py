@@ -51,14 +51,18 @@ def test_packaged_copy_equals_shared_file():
     [
         ("5.1,3.5,1.4,0.2\n", "expected 5 comma-separated fields, found 4"),
         ("5.1,3.5,x,0.2,Iris-setosa\n", "line 1, column 3: 'x' is not a number"),
-        ("5.1,3.5,1.4,0.2,Iris-setosa\n5.1,nan,1.4,0.2,Iris-setosa\n",
-         "line 2, column 2: 'nan' is not finite"),
+        (
+            "5.1,3.5,1.4,0.2,Iris-setosa\n5.1,nan,1.4,0.2,Iris-setosa\n",
+            "line 2, column 2: 'nan' is not finite",
+        ),
         ("5.1,3.5,1.4,0.2,\n", "class name (column 5) is empty"),
         ("\n\n", "contains no data rows"),
     ],
 )
 def test_parse_iris_rejects(text, fragment):
-    with pytest.raises(InputError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        InputError, match=fragment.replace("(", r"\(").replace(")", r"\)")
+    ):
         parse_iris(text, source="bad.data")
 
 

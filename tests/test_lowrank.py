@@ -37,7 +37,9 @@ def test_gd_uses_global_generator(iris_centred):
     assert torch.equal(first[1], second[1])
 
 
-@pytest.mark.parametrize(("m", "n", "rank"), [(5, 3, 1), (12, 7, 3), (30, 30, 5), (8, 40, 2)])
+@pytest.mark.parametrize(
+    ("m", "n", "rank"), [(5, 3, 1), (12, 7, 3), (30, 30, 5), (8, 40, 2)]
+)
 def test_gd_loss_not_below_svd_optimum(m, n, rank):
     generator = torch.Generator().manual_seed(m * n + rank)
     A = torch.randn(m, n, generator=generator, dtype=torch.float64)
@@ -50,12 +52,16 @@ def test_gd_loss_not_below_svd_optimum(m, n, rank):
 
 @pytest.mark.parametrize("shape", [(6, 4), (4, 6), (5, 5)])
 def test_truncated_svd_full_rank_reconstructs(shape):
-    A = torch.randn(*shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    A = torch.randn(
+        *shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     torch.testing.assert_close(truncated_svd(A, min(shape)), A, rtol=1e-12, atol=1e-12)
 
 
 def test_truncated_svd_keeps_top_singular_values():
-    A = torch.randn(9, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    A = torch.randn(
+        9, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
     S = torch.linalg.svdvals(A)
     reconstruction = truncated_svd(A, 2)
     torch.testing.assert_close(

@@ -15,7 +15,9 @@ from gradfit import (
 
 def test_mlp_shapes():
     x = torch.randn(7, 4)
-    logits = mlp(x, torch.rand(4, 12), torch.rand(12, 3), torch.rand(()), torch.rand(()))
+    logits = mlp(
+        x, torch.rand(4, 12), torch.rand(12, 3), torch.rand(()), torch.rand(())
+    )
     assert logits.shape == (7, 3)
 
 
@@ -44,7 +46,9 @@ def test_trained_run_beats_chance():
     torch.manual_seed(0)
     W1, W2, b1, b2 = train_mlp(split.data_tr, split.targets_tr)
     majority = torch.bincount(split.targets_va).max().item() / len(split.targets_va)
-    assert accuracy(mlp(split.data_va, W1, W2, b1, b2), split.targets_va) > majority + 0.3
+    assert (
+        accuracy(mlp(split.data_va, W1, W2, b1, b2), split.targets_va) > majority + 0.3
+    )
 
 
 def test_first_training_step_matches_hand_gradient():
@@ -54,7 +58,8 @@ def test_first_training_step_matches_hand_gradient():
     start = [torch.rand(4, 12), torch.rand(12, 3), torch.rand(()), torch.rand(())]
     params = [p.clone().requires_grad_() for p in start]
     loss = torch.nn.functional.cross_entropy(
-        mlp(split.data_tr, *params), split.targets_tr, reduction="sum")
+        mlp(split.data_tr, *params), split.targets_tr, reduction="sum"
+    )
     grads = torch.autograd.grad(loss, params)
     torch.manual_seed(5)
     trained = train_mlp(split.data_tr, split.targets_tr, num_epochs=1, lr=0.01)
@@ -82,7 +87,9 @@ def test_study_scaling_divides_by_variance():
     features = load_iris().features
     torch.testing.assert_close(data.mean(dim=0), torch.zeros(4), rtol=0, atol=1e-6)
     # (x - mean) / var has standard deviation 1 / std of the raw feature.
-    torch.testing.assert_close(data.std(dim=0), 1 / features.std(dim=0), rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        data.std(dim=0), 1 / features.std(dim=0), rtol=1e-5, atol=0
+    )
 
 
 def test_repeat_training_is_reproducible():
@@ -106,8 +113,10 @@ def test_accuracy_rejects_shape_mismatch():
         accuracy(torch.tensor([0, 1]), torch.tensor([0, 1, 1]))
 
 
-@pytest.mark.parametrize(("kwargs", "fragment"),
-                         [({"num_epochs": 0}, "num_epochs=0"), ({"lr": -0.1}, "lr=-0.1")])
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [({"num_epochs": 0}, "num_epochs=0"), ({"lr": -0.1}, "lr=-0.1")],
+)
 def test_train_mlp_rejects_bad_arguments(kwargs, fragment):
     split = prepare_iris_study()
     with pytest.raises(InputError, match=fragment):

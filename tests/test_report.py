@@ -6,8 +6,13 @@ import pytest
 from gradfit.cli import main
 from gradfit.report import ReportOptions, write_report
 
-FILES = ("report.md", "report.html", "results.json", "loss_curve.png",
-         "pca_comparison.png")
+FILES = (
+    "report.md",
+    "report.html",
+    "results.json",
+    "loss_curve.png",
+    "pca_comparison.png",
+)
 # Fewer trainings than the default keep the repeated runs below quick; the
 # full-size report is built once by the report_dir fixture.
 SMALL = ("--collapse-runs", "20")
@@ -60,7 +65,11 @@ def test_results_json_keys_and_values(report_dir):
 def test_report_markdown_quotes_results(report_dir):
     results = json.loads((report_dir / "results.json").read_text())
     text = (report_dir / "report.md").read_text()
-    for heading in ("## Reconstruction loss", "## Comparison with PCA", "## MLP on Iris"):
+    for heading in (
+        "## Reconstruction loss",
+        "## Comparison with PCA",
+        "## MLP on Iris",
+    ):
         assert heading in text
     assert f"{results['factorisation']['gd_loss']:.6f}" in text
     assert f"{results['factorisation']['svd_loss']:.6f}" in text
@@ -86,8 +95,9 @@ def test_same_seed_gives_same_numbers(tmp_path):
     # The closed-form comparison goes through LAPACK, whose kernels may round
     # the last binary digit differently from call to call.
     for key in ("residual", "principal_angles_deg", "scales", "map"):
-        np.testing.assert_allclose(first["pca"][key], second["pca"][key],
-                                   rtol=1e-12, atol=1e-15, err_msg=key)
+        np.testing.assert_allclose(
+            first["pca"][key], second["pca"][key], rtol=1e-12, atol=1e-15, err_msg=key
+        )
     first_md = (tmp_path / "first" / "report.md").read_text()
     assert first_md == (tmp_path / "second" / "report.md").read_text()
 

@@ -60,7 +60,9 @@ def write_json(path, obj):
 
 
 def save_npy(path, array):
-    atomic_write(path, lambda file: np.save(file, np.asarray(array), allow_pickle=False))
+    atomic_write(
+        path, lambda file: np.save(file, np.asarray(array), allow_pickle=False)
+    )
 
 
 def _current_umask():

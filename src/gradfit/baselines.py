@@ -92,7 +92,9 @@ def best_linear_map(X, Y):
     """Fit the r x r matrix M minimising ||X M - Y||_F, for X and Y of shape (m, r)."""
     X64, Y64 = X.double(), Y.double()
     M = torch.linalg.lstsq(X64, Y64).solution
-    residual = (torch.linalg.matrix_norm(X64 @ M - Y64) / torch.linalg.matrix_norm(Y64)).item()
+    residual = (
+        torch.linalg.matrix_norm(X64 @ M - Y64) / torch.linalg.matrix_norm(Y64)
+    ).item()
     W, S, Vh = torch.linalg.svd(M)
     R = W @ Vh
     reflection = bool(torch.linalg.det(M) < 0)

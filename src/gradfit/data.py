@@ -68,7 +68,9 @@ def parse_iris(text, source="<text>"):
                 f"{source}, line {line_no}: expected 5 comma-separated fields, "
                 f"found {len(fields)} in {line!r}; fix or remove the line"
             )
-        values = [_parse_float(f, source, line_no, col) for col, f in enumerate(fields[:4], 1)]
+        values = [
+            _parse_float(f, source, line_no, col) for col, f in enumerate(fields[:4], 1)
+        ]
         name = fields[4].strip()
         if not name:
             raise InputError(
@@ -98,15 +100,21 @@ def _parse_float(cell, source, line_no, col, allow_nan=False):
         raise InputError(
             f"{source}, line {line_no}, column {col}: {shown} is not a number; "
             "fix the cell"
-            + (" or pass missing='nan' (--missing nan) to treat it as missing"
-               if text == "" else "")
+            + (
+                " or pass missing='nan' (--missing nan) to treat it as missing"
+                if text == ""
+                else ""
+            )
         ) from None
     if not math.isfinite(value) and not (allow_nan and math.isnan(value)):
         raise InputError(
             f"{source}, line {line_no}, column {col}: {text!r} is not finite; "
             "replace it with a finite number"
-            + (" or pass missing='nan' (--missing nan) to treat NaN as missing"
-               if math.isnan(value) else "")
+            + (
+                " or pass missing='nan' (--missing nan) to treat NaN as missing"
+                if math.isnan(value)
+                else ""
+            )
         )
     return value
 
@@ -144,7 +152,8 @@ def read_matrix(path, *, missing=None):
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(
-            f"cannot read input file {str(path)!r}: {exc.strerror}; check its permissions"
+            f"cannot read input file {str(path)!r}: {exc.strerror}; "
+            "check its permissions"
         ) from None
 
     if path.suffix.lower() == ".npy":
@@ -160,7 +169,8 @@ def _load_npy(raw, path, missing):
         array = np.load(io.BytesIO(raw), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(
-            f"{str(path)!r} is not a readable .npy file ({exc}); save it with numpy.save"
+            f"{str(path)!r} is not a readable .npy file ({exc}); "
+            "save it with numpy.save"
         ) from None
     if not isinstance(array, np.ndarray) or array.ndim != 2:
         shape = getattr(array, "shape", None)
@@ -169,7 +179,8 @@ def _load_npy(raw, path, missing):
         )
     if array.dtype.kind not in "iuf":
         raise InputError(
-            f"{str(path)!r} contains dtype {array.dtype}; a real numeric matrix is needed"
+            f"{str(path)!r} contains dtype {array.dtype}; "
+            "a real numeric matrix is needed"
         )
     if array.dtype.kind == "f":
         bad = ~np.isfinite(array)
@@ -177,8 +188,11 @@ def _load_npy(raw, path, missing):
             bad &= ~np.isnan(array)
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            hint = (" or pass --missing nan to treat NaN as missing"
-                    if np.isnan(array[i, j]) else "")
+            hint = (
+                " or pass --missing nan to treat NaN as missing"
+                if np.isnan(array[i, j])
+                else ""
+            )
             raise InputError(
                 f"{str(path)!r}, row {i + 1}, column {j + 1}: {array[i, j]} is not "
                 f"finite ({int(bad.sum())} such cells); replace them{hint}"
@@ -191,7 +205,9 @@ def _parse_text_matrix(raw, path, missing):
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError(f"{source!r} is not a UTF-8 text file; give a CSV, TSV or .npy file") from None
+        raise InputError(
+            f"{source!r} is not a UTF-8 text file; give a CSV, TSV or .npy file"
+        ) from None
     lines = text.splitlines()
     first = next((line for line in lines if line.strip()), "")
     if path.suffix.lower() in (".tsv", ".tab") or ("\t" in first and "," not in first):
@@ -207,7 +223,9 @@ def _parse_text_matrix(raw, path, missing):
     if rows and _is_header(rows[0][1]):
         rows = rows[1:]
     if not rows:
-        raise InputError(f"{source!r} contains no data rows; give a file with a numeric matrix")
+        raise InputError(
+            f"{source!r} contains no data rows; give a file with a numeric matrix"
+        )
 
     width = len(rows[0][1])
     values = []
@@ -219,7 +237,10 @@ def _parse_text_matrix(raw, path, missing):
                 f"data row has {width}; every row needs the same number of cells"
             )
         values.append(
-            [_parse_float(c, source, line_no, j, allow_nan) for j, c in enumerate(row, 1)]
+            [
+                _parse_float(c, source, line_no, j, allow_nan)
+                for j, c in enumerate(row, 1)
+            ]
         )
     return np.array(values, dtype=np.float64)
 
@@ -246,11 +267,13 @@ def _is_header(row):
 def _check_shape(matrix, path):
     m, n = matrix.shape
     if m == 0 or n == 0:
-        raise InputError(f"{str(path)!r} contains an empty matrix ({m}x{n}); give a non-empty one")
+        raise InputError(
+            f"{str(path)!r} contains an empty matrix ({m}x{n}); give a non-empty one"
+        )
     if m < 2 or n < 2:
         raise InputError(
-            f"{str(path)!r} contains a {m}x{n} matrix; factorising needs at least 2 rows "
-            "and 2 columns"
+            f"{str(path)!r} contains a {m}x{n} matrix; "
+            "factorising needs at least 2 rows and 2 columns"
         )
 
 

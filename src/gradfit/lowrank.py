@@ -64,7 +64,9 @@ def gd_factorise_ad(A, rank, num_epochs=1000, lr=0.01, *, callback=None):
         loss.backward()
         value = loss.item()
         if not math.isfinite(value):
-            raise DivergenceError(lr, epoch, last_finite, suggest_learning_rate(A, U0, V0))
+            raise DivergenceError(
+                lr, epoch, last_finite, suggest_learning_rate(A, U0, V0)
+            )
         last_finite = value
         if callback is not None:
             callback(epoch, value)
@@ -78,7 +80,9 @@ def gd_factorise_ad(A, rank, num_epochs=1000, lr=0.01, *, callback=None):
     with torch.no_grad():
         final = squared_error(A, U @ V.T).item()
     if not math.isfinite(final):
-        raise DivergenceError(lr, num_epochs, last_finite, suggest_learning_rate(A, U0, V0))
+        raise DivergenceError(
+            lr, num_epochs, last_finite, suggest_learning_rate(A, U0, V0)
+        )
     return U.detach(), V.detach()
 
 
@@ -118,7 +122,11 @@ def _check_problem(A, rank):
 
 
 def _check_epochs_lr(num_epochs, lr):
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
+    if (
+        isinstance(num_epochs, bool)
+        or not isinstance(num_epochs, int)
+        or num_epochs < 1
+    ):
         raise InputError(f"num_epochs={num_epochs!r} is invalid; use an integer >= 1")
     if (
         isinstance(lr, bool)
@@ -126,4 +134,6 @@ def _check_epochs_lr(num_epochs, lr):
         or not math.isfinite(lr)
         or lr <= 0
     ):
-        raise InputError(f"lr={lr!r} is invalid; use a positive finite number such as 0.01")
+        raise InputError(
+            f"lr={lr!r} is invalid; use a positive finite number such as 0.01"
+        )

@@ -52,10 +52,16 @@ def train_mlp(data_tr, targets_tr, num_epochs=100, lr=0.01):
         Detached weights, shapes (d, 12), (12, c), () and ().
     """
     _check_training_data(data_tr, targets_tr)
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
+    if (
+        isinstance(num_epochs, bool)
+        or not isinstance(num_epochs, int)
+        or num_epochs < 1
+    ):
         raise InputError(f"num_epochs={num_epochs!r} is invalid; use an integer >= 1")
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise InputError(f"lr={lr!r} is invalid; use a positive finite number such as 0.01")
+        raise InputError(
+            f"lr={lr!r} is invalid; use a positive finite number such as 0.01"
+        )
 
     n_features = data_tr.shape[1]
     n_classes = int(targets_tr.max()) + 1
@@ -129,8 +135,10 @@ def prepare_iris_study(iris=None, n_train=100):
 
     normalised = (features - features.mean(dim=0)) / features.var(dim=0)
     return StudySplit(
-        normalised[:n_train], labels[:n_train],
-        normalised[n_train:], labels[n_train:],
+        normalised[:n_train],
+        labels[:n_train],
+        normalised[n_train:],
+        labels[n_train:],
         class_names,
     )
 
@@ -154,10 +162,12 @@ def repeat_training(split, runs=10, num_epochs=100, lr=0.01, *, callback=None):
     results = []
     for k in range(runs):
         W1, W2, b1, b2 = train_mlp(split.data_tr, split.targets_tr, num_epochs, lr)
-        results.append(RunAccuracy(
-            accuracy(mlp(split.data_tr, W1, W2, b1, b2), split.targets_tr),
-            accuracy(mlp(split.data_va, W1, W2, b1, b2), split.targets_va),
-        ))
+        results.append(
+            RunAccuracy(
+                accuracy(mlp(split.data_tr, W1, W2, b1, b2), split.targets_tr),
+                accuracy(mlp(split.data_va, W1, W2, b1, b2), split.targets_va),
+            )
+        )
         if callback is not None:
             callback(k)
     return results
@@ -177,4 +187,6 @@ def _check_training_data(data, targets):
     if data.shape[0] == 0:
         raise InputError("training data is empty; pass at least one row")
     if int(targets.min()) < 0:
-        raise InputError(f"targets must be class indices >= 0, found {int(targets.min())}")
+        raise InputError(
+            f"targets must be class indices >= 0, found {int(targets.min())}"
+        )

@@ -32,7 +32,9 @@ def build_parser():
     from .. import __version__
 
     parser = CommandParser(
-        prog="gradfit", description=DESCRIPTION, epilog=EPILOG,
+        prog="gradfit",
+        description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=_formatter,
     )
     parser.add_argument("--version", action="version", version=f"gradfit {__version__}")
@@ -62,10 +64,16 @@ def main(argv=None):
         return EXIT_FAILURE
     except OSError as exc:
         name = f" {exc.filename!r}" if exc.filename else ""
-        print(f"gradfit {args.command}: error: {exc.strerror or exc}{name}", file=sys.stderr)
+        print(
+            f"gradfit {args.command}: error: {exc.strerror or exc}{name}",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
     except KeyboardInterrupt:
         # Each output file is renamed into place only once complete.
-        print(f"gradfit {args.command}: interrupted; files not yet written are absent, "
-              "none is half-written", file=sys.stderr)
+        print(
+            f"gradfit {args.command}: interrupted; files not yet written are absent, "
+            "none is half-written",
+            file=sys.stderr,
+        )
         return 130

@@ -34,7 +34,9 @@ def positive_int(text):
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; use an integer >= 1") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an integer; use an integer >= 1"
+        ) from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is below 1; use an integer >= 1")
     return value
@@ -45,9 +47,13 @@ def positive_float(text):
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; use a positive number") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; use a positive number"
+        ) from None
     if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not positive and finite; use a positive number")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not positive and finite; use a positive number"
+        )
     return value
 
 
@@ -57,6 +63,11 @@ def progress(total, description, *, quiet=False, unit="epoch"):
 
     enabled = not quiet and sys.stderr.isatty()
     return tqdm(
-        total=total, desc=description, unit=unit, disable=not enabled,
-        leave=False, file=sys.stderr, dynamic_ncols=True,
+        total=total,
+        desc=description,
+        unit=unit,
+        disable=not enabled,
+        leave=False,
+        file=sys.stderr,
+        dynamic_ncols=True,
     )

@@ -36,55 +36,115 @@ example:
 
 def add_parser(commands, formatter):
     parser = commands.add_parser(
-        "complete", help=HELP, description=HELP, epilog=EPILOG,
+        "complete",
+        help=HELP,
+        description=HELP,
+        epilog=EPILOG,
         formatter_class=formatter,
     )
-    parser.add_argument("ratings", metavar="RATINGS",
-                        help="ratings file (.csv or .tsv)")
-    parser.add_argument("--rank", type=positive_int, required=True,
-                        help="number of factor columns R")
-    parser.add_argument("--row", default="user", metavar="COL",
-                        help="header name of the row (user) id column "
-                             "(default: %(default)s)")
-    parser.add_argument("--col", default="item", metavar="COL",
-                        help="header name of the column (item) id column "
-                             "(default: %(default)s)")
-    parser.add_argument("--value", default="rating", metavar="COL",
-                        help="header name of the rating column (default: %(default)s)")
-    parser.add_argument("--delimiter", default=None, metavar="CHAR",
-                        help="cell delimiter (default: comma for .csv, tab for .tsv, "
-                             "else guessed from the header)")
-    parser.add_argument("--duplicates", choices=DUPLICATE_POLICIES, default="error",
-                        help="treatment of a user-item pair rated twice: reject the "
-                             "file, keep the mean or the last rating "
-                             "(default: %(default)s)")
-    parser.add_argument("--scale", nargs=2, type=float, metavar=("LOW", "HIGH"),
-                        help="rating scale; a rating outside it is an error")
-    parser.add_argument("--test-fraction", type=float, default=0.1, metavar="F",
-                        help="share of ratings held out for testing, 0 < F < 1 "
-                             "(default: %(default)s)")
-    parser.add_argument("--max-epochs", type=positive_int, default=100, metavar="N",
-                        help="maximum number of epochs, each one Newton step on "
-                             "the rows and one on the columns (default: %(default)s)")
-    parser.add_argument("--tol", type=float, default=1e-4,
-                        help="stop when an epoch lowers the objective by less than "
-                             "this fraction (default: %(default)s)")
-    parser.add_argument("--lr", type=positive_float, default=1.0,
-                        help="step as a fraction of the Newton step, below 2 "
-                             "(default: %(default)s)")
-    parser.add_argument("--l2", type=positive_float, default=0.05,
-                        help="L2 penalty weight on biases and factors "
-                             "(default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the split and the initial factors "
-                             "(default: %(default)s)")
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                        help="floating-point type of the fit (default: %(default)s)")
-    parser.add_argument("--device", default="cpu",
-                        help="torch device of the fit, such as cpu or cuda "
-                             "(default: %(default)s)")
-    parser.add_argument("--out", metavar="DIR", default=None,
-                        help="folder for the fitted model (default: write no files)")
+    parser.add_argument(
+        "ratings", metavar="RATINGS", help="ratings file (.csv or .tsv)"
+    )
+    parser.add_argument(
+        "--rank", type=positive_int, required=True, help="number of factor columns R"
+    )
+    parser.add_argument(
+        "--row",
+        default="user",
+        metavar="COL",
+        help="header name of the row (user) id column (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--col",
+        default="item",
+        metavar="COL",
+        help="header name of the column (item) id column (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--value",
+        default="rating",
+        metavar="COL",
+        help="header name of the rating column (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--delimiter",
+        default=None,
+        metavar="CHAR",
+        help="cell delimiter (default: comma for .csv, tab for .tsv, "
+        "else guessed from the header)",
+    )
+    parser.add_argument(
+        "--duplicates",
+        choices=DUPLICATE_POLICIES,
+        default="error",
+        help="treatment of a user-item pair rated twice: reject the "
+        "file, keep the mean or the last rating "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--scale",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        help="rating scale; a rating outside it is an error",
+    )
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.1,
+        metavar="F",
+        help="share of ratings held out for testing, 0 < F < 1 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-epochs",
+        type=positive_int,
+        default=100,
+        metavar="N",
+        help="maximum number of epochs, each one Newton step on "
+        "the rows and one on the columns (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tol",
+        type=float,
+        default=1e-4,
+        help="stop when an epoch lowers the objective by less than "
+        "this fraction (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=positive_float,
+        default=1.0,
+        help="step as a fraction of the Newton step, below 2 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--l2",
+        type=positive_float,
+        default=0.05,
+        help="L2 penalty weight on biases and factors (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the split and the initial factors (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="floating-point type of the fit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device of the fit, such as cpu or cuda (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="folder for the fitted model (default: write no files)",
+    )
     parser.add_argument("--quiet", action="store_true", help="show no progress bar")
     parser.set_defaults(run=run)
     return parser
@@ -93,12 +153,18 @@ def add_parser(commands, formatter):
 def run(args):
     out = _io.ensure_dir(args.out) if args.out is not None else None
     ratings = read_ratings(
-        args.ratings, row=args.row, col=args.col, value=args.value,
-        delimiter=args.delimiter, duplicates=args.duplicates, scale=args.scale,
+        args.ratings,
+        row=args.row,
+        col=args.col,
+        value=args.value,
+        delimiter=args.delimiter,
+        duplicates=args.duplicates,
+        scale=args.scale,
     )
     train, test = split_ratings(ratings, args.test_fraction, seed=args.seed)
 
     with progress(args.max_epochs, "complete", quiet=args.quiet) as bar:
+
         def on_epoch(epoch, loss):
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.6g}")
@@ -106,21 +172,31 @@ def run(args):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             model = fit_completion(
-                train, args.rank, l2=args.l2, max_epochs=args.max_epochs,
-                tol=args.tol, lr=args.lr, seed=args.seed,
-                dtype=getattr(torch, args.dtype), device=args.device,
+                train,
+                args.rank,
+                l2=args.l2,
+                max_epochs=args.max_epochs,
+                tol=args.tol,
+                lr=args.lr,
+                seed=args.seed,
+                dtype=getattr(torch, args.dtype),
+                device=args.device,
                 callback=on_epoch,
             )
     scores = model.score(test, unknown="bias")
 
-    print(f"ratings       {len(ratings)} ({ratings.n_rows} rows x {ratings.n_cols} "
-          f"columns), {len(train)} for training, {len(test)} for testing")
+    print(
+        f"ratings       {len(ratings)} ({ratings.n_rows} rows x {ratings.n_cols} "
+        f"columns), {len(train)} for training, {len(test)} for testing"
+    )
     print(f"epochs        {len(model.losses)} (final loss {model.losses[-1]:.6g})")
     print(f"test RMSE     {scores.rmse:.6f}")
     print(f"test MAE      {scores.mae:.6f}")
     if scores.n_unknown:
-        print(f"cold start    {scores.n_unknown} test ratings with an unseen id, "
-              "predicted from the mean and biases")
+        print(
+            f"cold start    {scores.n_unknown} test ratings with an unseen id, "
+            "predicted from the mean and biases"
+        )
     for warning in caught:
         print(f"gradfit complete: warning: {warning.message}", file=sys.stderr)
     if out is not None:
@@ -131,30 +207,48 @@ def run(args):
 
 def _write_model(out, model, scores, args, n_train, n_test):
     arrays = {
-        "U.npy": model.U, "V.npy": model.V,
-        "row_bias.npy": model.row_bias, "col_bias.npy": model.col_bias,
+        "U.npy": model.U,
+        "V.npy": model.V,
+        "row_bias.npy": model.row_bias,
+        "col_bias.npy": model.col_bias,
     }
     for name, tensor in arrays.items():
         _io.save_npy(out / name, tensor.cpu().numpy())
-    _io.write_json(out / "ids.json", {
-        "row_ids": list(model.row_ids), "col_ids": list(model.col_ids),
-    })
-    _io.write_json(out / "summary.json", {
-        "test_rmse": scores.rmse,
-        "test_mae": scores.mae,
-        "test_ratings_with_unseen_id": scores.n_unknown,
-        "n_train": n_train,
-        "n_test": n_test,
-        "mean": model.mean,
-        "epochs": len(model.losses),
-        "converged": model.converged,
-        "losses": model.losses,
-        "settings": {
-            "ratings": str(Path(args.ratings)), "rank": args.rank,
-            "row": args.row, "col": args.col, "value": args.value,
-            "duplicates": args.duplicates, "scale": args.scale,
-            "test_fraction": args.test_fraction, "max_epochs": args.max_epochs,
-            "tol": args.tol, "lr": args.lr, "l2": args.l2, "seed": args.seed,
-            "dtype": args.dtype, "device": args.device,
+    _io.write_json(
+        out / "ids.json",
+        {
+            "row_ids": list(model.row_ids),
+            "col_ids": list(model.col_ids),
         },
-    })
+    )
+    _io.write_json(
+        out / "summary.json",
+        {
+            "test_rmse": scores.rmse,
+            "test_mae": scores.mae,
+            "test_ratings_with_unseen_id": scores.n_unknown,
+            "n_train": n_train,
+            "n_test": n_test,
+            "mean": model.mean,
+            "epochs": len(model.losses),
+            "converged": model.converged,
+            "losses": model.losses,
+            "settings": {
+                "ratings": str(Path(args.ratings)),
+                "rank": args.rank,
+                "row": args.row,
+                "col": args.col,
+                "value": args.value,
+                "duplicates": args.duplicates,
+                "scale": args.scale,
+                "test_fraction": args.test_fraction,
+                "max_epochs": args.max_epochs,
+                "tol": args.tol,
+                "lr": args.lr,
+                "l2": args.l2,
+                "seed": args.seed,
+                "dtype": args.dtype,
+                "device": args.device,
+            },
+        },
+    )

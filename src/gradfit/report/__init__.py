@@ -1,4 +1,4 @@
-"""The Iris study report: compute every result, then write Markdown, HTML, PNG and JSON."""
+"""The Iris study report: compute every result, then write Markdown, HTML and JSON."""
 
 import platform
 from dataclasses import dataclass
@@ -48,10 +48,12 @@ def build_report(options=ReportOptions(), *, on_section=None):
     """
     data_md5 = md5_hex(iris_bytes())
     document = Document("gradfit: the Iris autograd study, reproduced")
-    document.add(Paragraph(
-        "Every number, table and figure below was computed by this run of gradfit "
-        f"on the bundled UCI Iris file (MD5 `{data_md5}`) with seed {options.seed}."
-    ))
+    document.add(
+        Paragraph(
+            "Every number, table and figure below was computed by this run of gradfit "
+            f"on the bundled UCI Iris file (MD5 `{data_md5}`) with seed {options.seed}."
+        )
+    )
     results = {}
     threads = torch.get_num_threads()
     # The study's tensors are tiny (150 x 4), so a second thread only adds
@@ -69,12 +71,16 @@ def build_report(options=ReportOptions(), *, on_section=None):
     finally:
         torch.set_num_threads(threads)
 
-    results["data"] = {"file": "iris.data", "md5": data_md5,
-                       "md5_matches_uci": data_md5 == IRIS_MD5}
+    results["data"] = {
+        "file": "iris.data",
+        "md5": data_md5,
+        "md5_matches_uci": data_md5 == IRIS_MD5,
+    }
     results["environment"] = environment(options)
-    document.add(Heading("Environment"), Paragraph(
-        ", ".join(f"{k} {v}" for k, v in results["environment"].items())
-    ))
+    document.add(
+        Heading("Environment"),
+        Paragraph(", ".join(f"{k} {v}" for k, v in results["environment"].items())),
+    )
     return document, results
 
 
@@ -111,5 +117,3 @@ def write_report(out_dir, options=ReportOptions(), *, on_section=None):
     _io.write_text(out_dir / "report.html", document.to_html())
     _io.write_json(out_dir / "results.json", results)
     return results
-
-

@@ -105,19 +105,28 @@ def _html_block(block):
     if isinstance(block, Table):
         align = block.align or ("l",) * len(block.header)
         style = ['class="num"' if a == "r" else "" for a in align]
-        head = "".join(f"<th {s}>{_inline_html(str(c))}</th>" for c, s in zip(block.header, style))
+        head = "".join(
+            f"<th {s}>{_inline_html(str(c))}</th>" for c, s in zip(block.header, style)
+        )
         rows = "".join(
-            "<tr>" + "".join(f"<td {s}>{_inline_html(str(c))}</td>" for c, s in zip(row, style))
+            "<tr>"
+            + "".join(
+                f"<td {s}>{_inline_html(str(c))}</td>" for c, s in zip(row, style)
+            )
             + "</tr>"
             for row in block.rows
         )
-        caption = f"<caption>{_inline_html(block.caption)}</caption>" if block.caption else ""
-        return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+        caption = (
+            f"<caption>{_inline_html(block.caption)}</caption>" if block.caption else ""
+        )
+        head = f"<thead><tr>{head}</tr></thead>"
+        return f"<table>{caption}{head}<tbody>{rows}</tbody></table>"
     if isinstance(block, Figure):
         data = base64.b64encode(block.png).decode("ascii")
         caption = _inline_html(block.caption)
         return (
-            f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(block.caption)}">'
+            f'<figure><img src="data:image/png;base64,{data}" '
+            f'alt="{html.escape(block.caption)}">'
             f"<figcaption>{caption}</figcaption></figure>"
         )
     raise TypeError(f"unknown report block {type(block).__name__}")

@@ -25,8 +25,9 @@ def factorisation_sections(options):
 
     losses = []
     torch.manual_seed(seed)
-    U, V = gd_factorise_ad(A, RANK, EPOCHS, LEARNING_RATE,
-                           callback=lambda _, loss: losses.append(loss))
+    U, V = gd_factorise_ad(
+        A, RANK, EPOCHS, LEARNING_RATE, callback=lambda _, loss: losses.append(loss)
+    )
     gd_loss = squared_error(A, U @ V.T).item()
     svd_loss = squared_error(A, truncated_svd(A, RANK)).item()
     gap = (gd_loss - svd_loss) / svd_loss
@@ -37,8 +38,13 @@ def factorisation_sections(options):
 
     results = {
         "factorisation": {
-            "rank": RANK, "epochs": EPOCHS, "lr": LEARNING_RATE, "dtype": "float32",
-            "gd_loss": gd_loss, "svd_loss": svd_loss, "relative_gap": gap,
+            "rank": RANK,
+            "epochs": EPOCHS,
+            "lr": LEARNING_RATE,
+            "dtype": "float32",
+            "gd_loss": gd_loss,
+            "svd_loss": svd_loss,
+            "relative_gap": gap,
             "loss_history": losses,
         },
         "pca": {
@@ -51,7 +57,9 @@ def factorisation_sections(options):
         },
     }
     loss_png = to_png(loss_curve_figure(losses, svd_loss))
-    pca_png = to_png(pca_comparison_figure(projection, U, iris.labels, iris.class_names))
+    pca_png = to_png(
+        pca_comparison_figure(projection, U, iris.labels, iris.class_names)
+    )
     blocks = _reconstruction_blocks(results["factorisation"], seed, loss_png)
     blocks += _pca_blocks(results["pca"], pca_png)
     return blocks, results
@@ -62,11 +70,12 @@ def _reconstruction_blocks(r, seed, loss_png):
         Heading("Reconstruction loss"),
         Paragraph(
             f"The Iris features (150 x 4, cm) are centred by subtracting each column's "
-            f"mean, giving A. After `torch.manual_seed({seed})`, U (150 x {r['rank']}) and "
-            f"V (4 x {r['rank']}) start uniform in [0, 1) and take {r['epochs']} plain "
-            f"gradient steps of size {r['lr']} on the summed squared error "
-            f"||A - U Vᵀ||², in {r['dtype']}. The truncated SVD of the same matrix gives "
-            f"the best possible rank-{r['rank']} loss (Eckart-Young)."
+            f"mean, giving A. After `torch.manual_seed({seed})`, "
+            f"U (150 x {r['rank']}) and V (4 x {r['rank']}) start uniform in [0, 1) "
+            f"and take {r['epochs']} plain gradient steps of size {r['lr']} on the "
+            f"summed squared error ||A - U Vᵀ||², in {r['dtype']}. The truncated SVD "
+            f"of the same matrix gives the best possible rank-{r['rank']} loss "
+            f"(Eckart-Young)."
         ),
         Table(
             ("method", "summed squared error"),
@@ -77,8 +86,11 @@ def _reconstruction_blocks(r, seed, loss_png):
             ),
             align=("l", "r"),
         ),
-        Figure("loss_curve.png", loss_png,
-               "GD loss per epoch on a log scale, with the truncated-SVD optimum."),
+        Figure(
+            "loss_curve.png",
+            loss_png,
+            "GD loss per epoch on a log scale, with the truncated-SVD optimum.",
+        ),
     ]
 
 
@@ -99,15 +111,19 @@ def _pca_blocks(p, pca_png):
             "U Vᵀ = (U M)(V M⁻ᵀ)ᵀ for any invertible 2 x 2 matrix M, so the fit only "
             "determines the column space of U."
         ),
-        Figure("pca_comparison.png", pca_png,
-               "(a) PCA projection from the SVD, (b) rows of U from gradient descent."),
+        Figure(
+            "pca_comparison.png",
+            pca_png,
+            "(a) PCA projection from the SVD, (b) rows of U from gradient descent.",
+        ),
         Paragraph(
             f"The least-squares map M with U M ≈ PCA projection is "
-            f"[[{M[0][0]:.4f}, {M[0][1]:.4f}], [{M[1][0]:.4f}, {M[1][1]:.4f}]]. Its polar "
-            f"decomposition is {rotation} combined with stretches of {scales} along "
-            f"its principal axes. The relative residual ||U M - P||_F / ||P||_F is "
-            f"{p['residual']:.2e} and the principal angles between the column spaces of "
-            f"U and of the projection are {angles}. {_pca_verdict(p)}"
+            f"[[{M[0][0]:.4f}, {M[0][1]:.4f}], [{M[1][0]:.4f}, {M[1][1]:.4f}]]. "
+            f"Its polar decomposition is {rotation} combined with stretches of "
+            f"{scales} along its principal axes. The relative residual "
+            f"||U M - P||_F / ||P||_F is {p['residual']:.2e} and the principal angles "
+            f"between the column spaces of U and of the projection are {angles}. "
+            f"{_pca_verdict(p)}"
         ),
     ]
 

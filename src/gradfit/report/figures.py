@@ -32,8 +32,12 @@ def loss_curve_figure(losses, optimum):
     fig, (ax_loss, ax_gap) = plt.subplots(1, 2, figsize=(10, 3.8))
 
     ax_loss.semilogy(epochs, losses, label="gradient descent")
-    ax_loss.axhline(optimum, color="tab:red", linestyle="--",
-                    label=f"truncated SVD optimum ({optimum:.4f})")
+    ax_loss.axhline(
+        optimum,
+        color="tab:red",
+        linestyle="--",
+        label=f"truncated SVD optimum ({optimum:.4f})",
+    )
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("summed squared error ||A - U Vᵀ||²")
     ax_loss.set_title("(a) loss")
@@ -56,7 +60,13 @@ def pca_comparison_figure(projection, U, labels, class_names):
     labels = np.asarray(labels)
     fig, (ax_svd, ax_gd) = plt.subplots(1, 2, figsize=(10, 4.2))
     panels = (
-        (ax_svd, projection, "(a) SVD: principal-component scores", "PC 1 score", "PC 2 score"),
+        (
+            ax_svd,
+            projection,
+            "(a) SVD: principal-component scores",
+            "PC 1 score",
+            "PC 2 score",
+        ),
         (ax_gd, U, "(b) factorisation: rows of U", "U[:, 0]", "U[:, 1]"),
     )
     for ax, points, title, xlabel, ylabel in panels:

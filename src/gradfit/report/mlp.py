@@ -14,8 +14,12 @@ LEARNING_RATE = 0.01
 def summarise(values):
     """Return mean, sample standard deviation, min and max of a list of floats."""
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": statistics.fmean(values), "sd": sd,
-            "min": min(values), "max": max(values)}
+    return {
+        "mean": statistics.fmean(values),
+        "sd": sd,
+        "min": min(values),
+        "max": max(values),
+    }
 
 
 def mlp_section(options):
@@ -30,17 +34,28 @@ def mlp_section(options):
 
     train = [r.train_accuracy for r in trained]
     valid = [r.validation_accuracy for r in trained]
-    results = {"mlp": {
-        "architecture": "4-12-3, ReLU",
-        "epochs": EPOCHS, "lr": LEARNING_RATE,
-        "n_train": len(split.targets_tr), "n_validation": len(split.targets_va),
-        "runs": [{"train_accuracy": t, "validation_accuracy": v}
-                 for t, v in zip(train, valid)],
-        "summary": {"train_accuracy": summarise(train),
-                    "validation_accuracy": summarise(valid)},
-    }}
+    results = {
+        "mlp": {
+            "architecture": "4-12-3, ReLU",
+            "epochs": EPOCHS,
+            "lr": LEARNING_RATE,
+            "n_train": len(split.targets_tr),
+            "n_validation": len(split.targets_va),
+            "runs": [
+                {"train_accuracy": t, "validation_accuracy": v}
+                for t, v in zip(train, valid)
+            ],
+            "summary": {
+                "train_accuracy": summarise(train),
+                "validation_accuracy": summarise(valid),
+            },
+        }
+    }
 
-    rows = [(str(k), f"{t:.2f}", f"{v:.2f}") for k, (t, v) in enumerate(zip(train, valid), 1)]
+    rows = [
+        (str(k), f"{t:.2f}", f"{v:.2f}")
+        for k, (t, v) in enumerate(zip(train, valid), 1)
+    ]
     s_train, s_valid = summarise(train), summarise(valid)
     for name in ("mean", "sd", "min", "max"):
         rows.append((name, f"{s_train[name]:.3f}", f"{s_valid[name]:.3f}"))
@@ -58,9 +73,12 @@ def mlp_section(options):
             f"{len(split.targets_va)} validate. After `torch.manual_seed({seed})` "
             f"the network is trained {runs} times in a row."
         ),
-        Table(("run", "train accuracy", "validation accuracy"), tuple(rows),
-              align=("l", "r", "r"),
-              caption="Accuracy per run, then mean, sample standard deviation, "
-                      "minimum and maximum over the runs."),
+        Table(
+            ("run", "train accuracy", "validation accuracy"),
+            tuple(rows),
+            align=("l", "r", "r"),
+            caption="Accuracy per run, then mean, sample standard deviation, "
+            "minimum and maximum over the runs.",
+        ),
     ]
     return blocks, results
