@@ -2,7 +2,7 @@
 
 Run from the repository root with scikit-learn installed (``make bench-setup``):
 
-    python benchmarks/bench_mlp.py            # full run, about two minutes
+    python benchmarks/bench_mlp.py            # full run, about three minutes
     python benchmarks/bench_mlp.py --quick    # smaller counts, a smoke test
 
 It prints Markdown tables: agreement with a plain ``torch.nn`` model trained by

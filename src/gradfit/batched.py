@@ -270,7 +270,7 @@ def train_batched(
         With False, activations are laid out as (K, width, N), which ran about
         twice as fast in ``benchmarks/bench_mlp.py`` but rounds differently.
         All runs then start equal, and about 9 in 10 of the study's runs end
-        within 1e-5 of the exact result; the others part ways once a ReLU
+        within 1e-5 of the exact result. The others part ways once a ReLU
         unit switches on one path and not on the other.
 
     Returns
