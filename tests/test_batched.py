@@ -380,3 +380,11 @@ def test_fast_layout_deep_network_trains(split, optimizer):
     assert result.weights[1].shape == (8, 8, 5)
     assert torch.isfinite(result.losses).all()
     assert torch.all(result.losses[:, -1] < result.losses[:, 0])
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64])
+def test_seed_out_of_range(seed):
+    data = torch.zeros(4, 2)
+    targets = torch.tensor([0, 1, 0, 1])
+    with pytest.raises(InputError, match=f"seed={seed} is out of range"):
+        train_batched(data, targets, 1, num_epochs=1, seed=seed)

@@ -167,3 +167,17 @@ def test_factorise_divergence_writes_nothing(tmp_path):
     assert_one_line_error(status, err, 1, "diverged at epoch", "learning rate")
     assert out == ""
     assert not list(tmp_path.glob("fit*"))
+
+
+@pytest.mark.parametrize("command", ["report", "factorise", "complete", "mlp"])
+@pytest.mark.parametrize("seed", ["-1", str(2**64), "1.5"])
+def test_invalid_seed_is_one_line(command, seed, tmp_path):
+    # Each command rejects the seed while parsing, before it reads any file.
+    args = {
+        "report": ["--out", tmp_path],
+        "factorise": [tmp_path / "m.csv", "--rank", "1"],
+        "complete": [tmp_path / "r.csv", "--rank", "1"],
+        "mlp": [],
+    }[command]
+    status, _, err = run_cli(command, *args, "--seed", seed)
+    assert_one_line_error(status, err, 2, "argument --seed", repr(seed))

@@ -431,6 +431,8 @@ def _generator(seed):
         raise InputError(
             f"seed={seed!r} is invalid; use an integer or a torch.Generator"
         )
+    if not 0 <= seed < 2**64:
+        raise InputError(f"seed={seed} is out of range; use an integer in [0, 2**64)")
     return torch.Generator().manual_seed(seed)
 
 

@@ -10,7 +10,7 @@ from .. import _io
 from ..completion import fit_completion, split_ratings
 from ..errors import ConvergenceWarning
 from ..ratings import DUPLICATE_POLICIES, read_ratings
-from ._common import positive_float, positive_int, progress
+from ._common import positive_float, positive_int, progress, random_seed
 
 HELP = "complete a ratings matrix: fit biases and rank-R factors, report test RMSE"
 
@@ -124,7 +124,7 @@ def add_parser(commands, formatter):
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=random_seed,
         default=0,
         help="seed of the split and the initial factors (default: %(default)s)",
     )

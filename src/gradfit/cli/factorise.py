@@ -15,7 +15,7 @@ from .._factorise import factorise
 from .._steps import OPTIMIZERS
 from ..data import read_matrix
 from ..errors import ConvergenceWarning, DivergenceError
-from ._common import positive_float, positive_int, progress
+from ._common import positive_float, positive_int, progress, random_seed
 
 HELP = "factorise a numeric CSV, TSV or .npy matrix as A ~ U V^T"
 
@@ -107,7 +107,7 @@ def add_parser(commands, formatter):
     )
     parser.add_argument(
         "--seed",
-        type=_seed,
+        type=random_seed,
         default=0,
         help="seed of the random start, an integer >= 0 (default: %(default)s)",
     )
@@ -246,20 +246,6 @@ def _non_negative_float(text):
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not finite and >= 0; use a number >= 0"
-        )
-    return value
-
-
-def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an integer; use an integer >= 0"
-        ) from None
-    if not 0 <= value < 2**64:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is out of range; use 0 <= SEED < 2**64"
         )
     return value
 

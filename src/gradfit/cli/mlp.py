@@ -21,7 +21,7 @@ from ..tabular import (
     read_labelled_csv,
     split_labelled,
 )
-from ._common import positive_float, positive_int, progress
+from ._common import positive_float, positive_int, progress, random_seed
 
 #: Largest number of runs of a single configuration printed one line per run.
 MAX_RUNS_LISTED = 20
@@ -147,7 +147,7 @@ def add_parser(commands, formatter):
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=random_seed,
         default=0,
         help="seed of the weight generator and of the --data split "
         "(default: %(default)s)",
