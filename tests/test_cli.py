@@ -181,3 +181,33 @@ def test_invalid_seed_is_one_line(command, seed, tmp_path):
     }[command]
     status, _, err = run_cli(command, *args, "--seed", seed)
     assert_one_line_error(status, err, 2, "argument --seed", repr(seed))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError(),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: "
+            "can't allocate memory: you tried to allocate 1600 bytes."
+        ),
+    ],
+)
+def test_out_of_memory_is_one_line(monkeypatch, error):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("gradfit.cli.mlp.run_config", fail)
+    status, _, err = run_cli("mlp", "--runs", "1", "--quiet")
+    assert_one_line_error(status, err, 1, "out of memory", "--hidden")
+    if isinstance(error, RuntimeError):
+        assert "(1,600 bytes requested)" in err
+
+
+def test_other_runtime_error_is_not_hidden(monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr("gradfit.cli.mlp.run_config", fail)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        run_cli("mlp", "--runs", "1", "--quiet")
