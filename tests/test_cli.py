@@ -211,3 +211,24 @@ def test_other_runtime_error_is_not_hidden(monkeypatch):
     monkeypatch.setattr("gradfit.cli.mlp.run_config", fail)
     with pytest.raises(RuntimeError, match="shape mismatch"):
         run_cli("mlp", "--runs", "1", "--quiet")
+
+
+def test_output_file_that_is_folder_writes_nothing(matrix_csv, tmp_path):
+    (tmp_path / "fit_V.csv").mkdir()
+    status, _, err = run_cli(
+        "factorise", matrix_csv, "--rank", "1", "--out", tmp_path / "fit", "--quiet"
+    )
+    assert_one_line_error(status, err, 2, "fit_V.csv' is an existing folder")
+    assert not (tmp_path / "fit_U.csv").exists()
+    assert not (tmp_path / "fit.json").exists()
+
+
+def test_failed_rename_names_destination(tmp_path):
+    from gradfit import _io
+
+    target = tmp_path / "out.txt"
+    target.mkdir()
+    with pytest.raises(OSError) as caught:
+        _io.write_text(target, "text")
+    assert caught.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == [target]

@@ -34,6 +34,16 @@ example:
 """
 
 
+OUTPUT_FILES = (
+    "U.npy",
+    "V.npy",
+    "row_bias.npy",
+    "col_bias.npy",
+    "ids.json",
+    "summary.json",
+)
+
+
 def add_parser(commands, formatter):
     parser = commands.add_parser(
         "complete",
@@ -152,6 +162,8 @@ def add_parser(commands, formatter):
 
 def run(args):
     out = _io.ensure_dir(args.out) if args.out is not None else None
+    if out is not None:
+        _io.check_output_files(out / name for name in OUTPUT_FILES)
     ratings = read_ratings(
         args.ratings,
         row=args.row,

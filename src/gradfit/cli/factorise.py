@@ -140,6 +140,8 @@ def run(args):
     matrix = read_matrix(args.file, missing=args.missing)
     prefix = Path(args.out) if args.out is not None else Path(Path(args.file).stem)
     _io.ensure_dir(prefix.parent)
+    paths = (Path(f"{prefix}_U.csv"), Path(f"{prefix}_V.csv"), Path(f"{prefix}.json"))
+    _io.check_output_files(paths)
     A = torch.from_numpy(np.ascontiguousarray(matrix))
 
     with progress(args.max_epochs, "factorise", quiet=args.quiet) as bar:
@@ -178,7 +180,6 @@ def run(args):
         )
     # Every text is ready before the first file is written, so a failure while
     # formatting leaves no partial set of outputs.
-    paths = (Path(f"{prefix}_U.csv"), Path(f"{prefix}_V.csv"), Path(f"{prefix}.json"))
     texts = (
         _to_csv(U),
         _to_csv(V),
