@@ -122,7 +122,17 @@ def test_factorise_output_folder_cannot_be_created(matrix_csv, tmp_path):
     status, _, err = run_cli(
         "factorise", matrix_csv, "--rank", "1", "--out", blocker / "sub" / "fit"
     )
-    assert_one_line_error(status, err, 2, "cannot create output folder")
+    assert_one_line_error(
+        status, err, 2, "cannot create output folder", f"'{blocker}' is a file"
+    )
+
+
+def test_mlp_output_folder_is_file(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    status, _, err = run_cli("mlp", "--runs", "1", "--quiet", "--out", blocker)
+    assert_one_line_error(status, err, 2, f"'{blocker}' is an existing file")
+    assert blocker.read_text() == "not a folder"
 
 
 def test_report_output_folder_cannot_be_created(tmp_path):

@@ -22,6 +22,17 @@ __all__ = [
 def ensure_dir(path):
     """Create folder ``path`` (and its parents) or raise InputError saying why not."""
     path = Path(path)
+    for folder in (path, *path.parents):
+        if folder == path and path.exists() and not path.is_dir():
+            raise InputError(
+                f"output folder {str(path)!r} is an existing file; choose a folder "
+                "you can write to"
+            )
+        if folder.exists() and not folder.is_dir():
+            raise InputError(
+                f"cannot create output folder {str(path)!r} because {str(folder)!r} "
+                "is a file; choose a folder you can write to"
+            )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
