@@ -161,9 +161,6 @@ def add_parser(commands, formatter):
 
 
 def run(args):
-    out = _io.ensure_dir(args.out) if args.out is not None else None
-    if out is not None:
-        _io.check_output_files(out / name for name in OUTPUT_FILES)
     ratings = read_ratings(
         args.ratings,
         row=args.row,
@@ -174,6 +171,10 @@ def run(args):
         scale=args.scale,
     )
     train, test = split_ratings(ratings, args.test_fraction, seed=args.seed)
+    # Created after the file is read, so that a bad file leaves no empty folder.
+    out = _io.ensure_dir(args.out) if args.out is not None else None
+    if out is not None:
+        _io.check_output_files(out / name for name in OUTPUT_FILES)
 
     with progress(args.max_epochs, "complete", quiet=args.quiet) as bar:
 
