@@ -380,3 +380,34 @@ def test_fast_layout_deep_network_trains(split, optimizer):
     assert result.weights[1].shape == (8, 8, 5)
     assert torch.isfinite(result.losses).all()
     assert torch.all(result.losses[:, -1] < result.losses[:, 0])
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64])
+def test_seed_out_of_range(seed):
+    data = torch.zeros(4, 2)
+    targets = torch.tensor([0, 1, 0, 1])
+    with pytest.raises(InputError, match=f"seed={seed} is out of range"):
+        train_batched(data, targets, 1, num_epochs=1, seed=seed)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "fragment"),
+    [
+        ({"hidden": 12}, InputError, "hidden=12 is invalid"),
+        ({"callback": 3}, TypeError, "callback must be callable"),
+        ({"exact": "no"}, TypeError, "exact must be a bool"),
+    ],
+)
+def test_train_batched_rejects_bad_options(kwargs, error, fragment):
+    data = torch.zeros(4, 2)
+    targets = torch.tensor([0, 1, 0, 1])
+    with pytest.raises(error, match=fragment):
+        train_batched(data, targets, 1, num_epochs=1, **kwargs)
+
+
+def test_train_batched_rejects_infinite_feature():
+    data = torch.zeros(4, 2)
+    data[3, 1] = -math.inf
+    targets = torch.tensor([0, 1, 0, 1])
+    with pytest.raises(InputError, match=r"training data\[3, 1\] is -inf"):
+        train_batched(data, targets, 1, num_epochs=1)

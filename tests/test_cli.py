@@ -122,7 +122,17 @@ def test_factorise_output_folder_cannot_be_created(matrix_csv, tmp_path):
     status, _, err = run_cli(
         "factorise", matrix_csv, "--rank", "1", "--out", blocker / "sub" / "fit"
     )
-    assert_one_line_error(status, err, 2, "cannot create output folder")
+    assert_one_line_error(
+        status, err, 2, "cannot create output folder", f"'{blocker}' is a file"
+    )
+
+
+def test_mlp_output_folder_is_file(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    status, _, err = run_cli("mlp", "--runs", "1", "--quiet", "--out", blocker)
+    assert_one_line_error(status, err, 2, f"'{blocker}' is an existing file")
+    assert blocker.read_text() == "not a folder"
 
 
 def test_report_output_folder_cannot_be_created(tmp_path):
@@ -167,3 +177,68 @@ def test_factorise_divergence_writes_nothing(tmp_path):
     assert_one_line_error(status, err, 1, "diverged at epoch", "learning rate")
     assert out == ""
     assert not list(tmp_path.glob("fit*"))
+
+
+@pytest.mark.parametrize("command", ["report", "factorise", "complete", "mlp"])
+@pytest.mark.parametrize("seed", ["-1", str(2**64), "1.5"])
+def test_invalid_seed_is_one_line(command, seed, tmp_path):
+    # Each command rejects the seed while parsing, before it reads any file.
+    args = {
+        "report": ["--out", tmp_path],
+        "factorise": [tmp_path / "m.csv", "--rank", "1"],
+        "complete": [tmp_path / "r.csv", "--rank", "1"],
+        "mlp": [],
+    }[command]
+    status, _, err = run_cli(command, *args, "--seed", seed)
+    assert_one_line_error(status, err, 2, "argument --seed", repr(seed))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError(),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: "
+            "can't allocate memory: you tried to allocate 1600 bytes."
+        ),
+    ],
+)
+def test_out_of_memory_is_one_line(monkeypatch, error):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("gradfit.cli.mlp.run_config", fail)
+    status, _, err = run_cli("mlp", "--runs", "1", "--quiet")
+    assert_one_line_error(status, err, 1, "out of memory", "--hidden")
+    if isinstance(error, RuntimeError):
+        assert "(1,600 bytes requested)" in err
+
+
+def test_other_runtime_error_is_not_hidden(monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr("gradfit.cli.mlp.run_config", fail)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        run_cli("mlp", "--runs", "1", "--quiet")
+
+
+def test_output_file_that_is_folder_writes_nothing(matrix_csv, tmp_path):
+    (tmp_path / "fit_V.csv").mkdir()
+    status, _, err = run_cli(
+        "factorise", matrix_csv, "--rank", "1", "--out", tmp_path / "fit", "--quiet"
+    )
+    assert_one_line_error(status, err, 2, "fit_V.csv' is an existing folder")
+    assert not (tmp_path / "fit_U.csv").exists()
+    assert not (tmp_path / "fit.json").exists()
+
+
+def test_failed_rename_names_destination(tmp_path):
+    from gradfit import _io
+
+    target = tmp_path / "out.txt"
+    target.mkdir()
+    with pytest.raises(OSError) as caught:
+        _io.write_text(target, "text")
+    assert caught.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == [target]

@@ -103,8 +103,10 @@ def test_bad_file_is_one_line(tmp_path, name, text, fragments):
     path = tmp_path / name
     if text is not None:
         path.write_text(text)
-    status, _, stderr = run_cli("complete", path, "--rank", 1, "--quiet")
+    out = tmp_path / "model"
+    status, _, stderr = run_cli("complete", path, "--rank", 1, "--quiet", "--out", out)
     assert_one_line_error(status, stderr, 2, "gradfit complete: error:", *fragments)
+    assert not out.exists()
 
 
 def test_non_utf8_file_is_one_line(tmp_path):

@@ -155,6 +155,18 @@ BAD_FILES = {
         "missing",
     ),
     "no header": ("1,2,3\n4,5,6\n", "3", "no header row", "naming the columns"),
+    "feature beyond float32": (
+        "a,label\n1,x\n1e300,x\n3,y\n4,y\n",
+        "label",
+        "line 3, column 'a'",
+        "beyond the float32 range",
+    ),
+    "variance overflows float32": (
+        "a,label\n1e25,x\n-1e25,x\n2e25,y\n-2e25,y\n3e25,x\n3e25,y\n",
+        "label",
+        "feature 'a' has a variance of inf",
+        "divide or multiply the column",
+    ),
 }
 
 

@@ -302,3 +302,12 @@ def test_overflow_names_dtype_remedy():
         fit_completion(ratings, 2, dtype=torch.float32)
     assert info.value.epoch == 1
     assert "use float64" in str(info.value)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64])
+def test_split_seed_out_of_range(seed):
+    ratings = Ratings(
+        np.array([0, 1]), np.array([0, 1]), np.array([1.0, 2.0]), ["a", "b"], ["x", "y"]
+    )
+    with pytest.raises(InputError, match=f"seed={seed} is out of range"):
+        split_ratings(ratings, 0.5, seed=seed)

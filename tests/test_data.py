@@ -148,3 +148,31 @@ def test_row_of_empty_cells_rejected_without_missing(tmp_path):
     path.write_text("1,2\n,\n3,4\n")
     with pytest.raises(InputError, match="line 2, column 1: an empty cell"):
         read_matrix(path)
+
+
+def test_read_npy_rejects_text_with_npy_name(tmp_path):
+    path = tmp_path / "m.npy"
+    path.write_text("1,2\n3,4\n")
+    with pytest.raises(InputError, match="does not start with the .npy header"):
+        read_matrix(path)
+
+
+class _CreateFile:
+    """An object whose unpickling creates a file, to detect unpickling."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_read_npy_never_unpickles(tmp_path):
+    marker = tmp_path / "unpickled"
+    array = np.empty((2, 2), dtype=object)
+    array[0, 0] = _CreateFile(marker)
+    path = tmp_path / "m.npy"
+    np.save(path, array, allow_pickle=True)
+    with pytest.raises(InputError, match="contains pickled Python objects"):
+        read_matrix(path)
+    assert not marker.exists()

@@ -235,6 +235,7 @@ def test_all_true_mask_is_complete(small):
         ({"callback": 3}, TypeError, "callback must be callable"),
         ({"missing": "zero"}, InputError, "missing='zero' is not supported"),
         ({"device": "gpu0"}, InputError, "device='gpu0' is not a valid torch device"),
+        ({"device": "meta"}, InputError, "device='meta' is not supported"),
         (
             {"mask": torch.ones(20, 30, dtype=torch.bool)},
             InputError,
@@ -266,6 +267,32 @@ def test_infinite_cell_is_input_error(small):
     A = small.clone()
     A[29, 0] = -math.inf
     with pytest.raises(InputError, match=r"A\[29, 0\] is -inf and observed"):
+        factorise(A, 3)
+
+
+def test_tiny_matrix_keeps_its_scale(small):
+    # Entries near 1e-300 have squares that underflow float64.
+    result = factorise(small * 1e-300, 3, seed=0, max_epochs=5000)
+    fitted = (result.U / 1e-150) @ (result.V / 1e-150).T
+    U, S, Vh = torch.linalg.svd(small)
+    best = U[:, :3] @ torch.diag(S[:3]) @ Vh[:3]
+    assert torch.allclose(fitted, best, atol=1e-3)
+
+
+def test_float32_overflow_is_input_error(small):
+    with pytest.raises(InputError, match="5e\\+150, beyond the float32 range"):
+        factorise(small / small.abs().max() * 5e150, 3, dtype=torch.float32)
+
+
+def test_float32_underflow_is_input_error(small):
+    with pytest.raises(InputError, match="below float32's smallest normal number"):
+        factorise(small * 1e-50, 3, dtype=torch.float32)
+
+
+@pytest.mark.parametrize("layout", ["sparse", "meta"])
+def test_tensor_without_dense_data_is_type_error(small, layout):
+    A = small.to_sparse() if layout == "sparse" else small.to("meta")
+    with pytest.raises(TypeError, match="A must be a dense tensor"):
         factorise(A, 3)
 
 

@@ -113,3 +113,10 @@ def test_gd_rejects_bad_arguments(kwargs, fragment):
 def test_gd_rejects_integer_matrix():
     with pytest.raises(TypeError, match="floating point"):
         gd_factorise_ad(torch.zeros(6, 4, dtype=torch.int64), 2)
+
+
+def test_gd_rejects_nan_cell():
+    A = torch.ones(6, 4)
+    A[5, 1] = float("nan")
+    with pytest.raises(InputError, match=r"A\[5, 1\] is nan"):
+        gd_factorise_ad(A, 2)

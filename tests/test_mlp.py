@@ -121,3 +121,17 @@ def test_train_mlp_rejects_bad_arguments(kwargs, fragment):
     split = prepare_iris_study()
     with pytest.raises(InputError, match=fragment):
         train_mlp(split.data_tr, split.targets_tr, **kwargs)
+
+
+def test_train_mlp_rejects_numpy_data():
+    split = prepare_iris_study()
+    with pytest.raises(TypeError, match="training data must be a torch.Tensor"):
+        train_mlp(split.data_tr.numpy(), split.targets_tr)
+
+
+def test_train_mlp_rejects_nan_feature():
+    split = prepare_iris_study()
+    data = split.data_tr.clone()
+    data[7, 2] = float("nan")
+    with pytest.raises(InputError, match=r"training data\[7, 2\] is nan"):
+        train_mlp(data, split.targets_tr)

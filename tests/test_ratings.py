@@ -143,7 +143,7 @@ def test_missing_empty_and_folder_inputs(tmp_path):
 def test_non_utf8_file_is_rejected(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("user,item,rating\nJos\u00e9,x,1\n".encode("latin-1"))
-    with pytest.raises(InputError, match="not UTF-8"):
+    with pytest.raises(InputError, match="line 2: the file is not UTF-8"):
         read_ratings(path)
 
 

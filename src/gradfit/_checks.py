@@ -15,6 +15,8 @@ INITS = ("random", "spectral")
 # Rows of A checked at once, so that no check needs an m x n temporary.
 CHUNK_ROWS = 2048
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# Device types that store data. Tensors on "meta" have shapes but no values.
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ def prepare_matrix(A, mask, missing, device, dtype):
     """
     if isinstance(A, np.ndarray):
         A = torch.from_numpy(np.ascontiguousarray(A))
+    source = A
     A = A.to(device=device, dtype=dtype)
     if mask is not None:
         mask = torch.as_tensor(np.asarray(mask) if not torch.is_tensor(mask) else mask)
@@ -104,7 +107,37 @@ def prepare_matrix(A, mask, missing, device, dtype):
         mask = observed if mask is None else mask & observed
     if mask is not None and bool(mask.all()):
         mask = None
+    if source.dtype == torch.float64 and dtype == torch.float32:
+        _check_narrowing(source, mask)
     return A, mask
+
+
+def _check_narrowing(source, mask):
+    """Raise InputError when observed float64 values do not fit float32.
+
+    A value beyond float32's range would become infinite, and a matrix whose
+    largest value is below float32's smallest normal number would become zeros
+    and subnormals.
+    """
+    limits = torch.finfo(torch.float32)
+    peak = 0.0
+    for start in range(0, source.shape[0], CHUNK_ROWS):
+        block = source[start : start + CHUNK_ROWS].abs()
+        if mask is not None:
+            block = block.to(mask.device) * mask[start : start + CHUNK_ROWS]
+        block = torch.nan_to_num(block, nan=0.0, posinf=0.0)
+        peak = max(peak, block.max().item())
+    if peak > limits.max:
+        raise InputError(
+            f"A contains the value {peak:.3g}, beyond the float32 range "
+            f"(max {limits.max:.3g}); use dtype='float64' or divide A by a constant"
+        )
+    if 0 < peak < limits.tiny:
+        raise InputError(
+            f"the largest value of A, {peak:.3g}, is below float32's smallest normal "
+            f"number {limits.tiny:.3g}, so float32 would round A to zero; use "
+            "dtype='float64' or multiply A by a constant"
+        )
 
 
 def check_observed(A, mask, rank):
@@ -188,6 +221,12 @@ def _check_matrix_type(A):
         raise TypeError(
             f"A must be real floating point or integer, got dtype {A.dtype}"
         )
+    elif A.layout != torch.strided or A.device.type not in DEVICE_TYPES:
+        raise TypeError(
+            f"A must be a dense tensor on a {', '.join(DEVICE_TYPES)} device, got "
+            f"layout {A.layout} on device {A.device}; convert it with "
+            "A.to_dense() or A.cpu()"
+        )
     m, n = A.shape
     if m == 0 or n == 0:
         raise InputError(f"A is empty (shape {m}x{n}); give a non-empty matrix")
@@ -231,6 +270,11 @@ def _check_device(device, A):
         raise InputError(
             f"device={device!r} is not a valid torch device; use e.g. 'cpu' or 'cuda'"
         ) from None
+    if device.type not in DEVICE_TYPES:
+        raise InputError(
+            f"device={str(device)!r} is not supported; use one of "
+            + ", ".join(repr(name) for name in DEVICE_TYPES)
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(
             f"device={str(device)!r} is not available because this torch build "

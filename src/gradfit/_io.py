@@ -9,12 +9,30 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["atomic_write", "ensure_dir", "write_json", "write_text", "save_npy"]
+__all__ = [
+    "atomic_write",
+    "check_output_files",
+    "ensure_dir",
+    "save_npy",
+    "write_json",
+    "write_text",
+]
 
 
 def ensure_dir(path):
     """Create folder ``path`` (and its parents) or raise InputError saying why not."""
     path = Path(path)
+    for folder in (path, *path.parents):
+        if folder == path and path.exists() and not path.is_dir():
+            raise InputError(
+                f"output folder {str(path)!r} is an existing file; choose a folder "
+                "you can write to"
+            )
+        if folder.exists() and not folder.is_dir():
+            raise InputError(
+                f"cannot create output folder {str(path)!r} because {str(folder)!r} "
+                "is a file; choose a folder you can write to"
+            )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -30,6 +48,20 @@ def ensure_dir(path):
     return path
 
 
+def check_output_files(paths):
+    """Raise InputError if an output file's path is an existing folder.
+
+    Callers run this before any work, so that a run does not stop with part
+    of its outputs written.
+    """
+    for path in paths:
+        if Path(path).is_dir():
+            raise InputError(
+                f"output file {str(path)!r} is an existing folder; remove it or "
+                "choose another output location"
+            )
+
+
 def atomic_write(path, write):
     """Call ``write(file)`` on a temporary binary file, then rename it to ``path``.
 
@@ -43,7 +75,11 @@ def atomic_write(path, write):
             write(file)
         # mkstemp creates the file as 0600; give it the permissions open() would.
         os.chmod(tmp, 0o666 & ~_current_umask())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            # Name the destination, not the temporary file.
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
     except BaseException:
         os.unlink(tmp)
         raise

@@ -15,6 +15,9 @@ __all__ = ["Objective", "build_objective", "optimum"]
 
 # Rows of A handled at once where a pass over A needs an (rows, n) temporary.
 _CHUNK_ROWS = 2048
+# Smallest mean square of A taken from its summed squares as they are. Below
+# it the squares of the entries lose precision to float64 underflow.
+_MIN_MEAN_SQUARE = 1e-250
 
 
 class Objective:
@@ -91,18 +94,16 @@ def build_objective(A, mask, l2, norm2=None):
     """
     if mask is None:
         norm2 = _squared_norm(A) if norm2 is None else norm2
-        count = A.numel()
-        scale = math.sqrt(norm2 / count) if norm2 > 0 else 1.0
-        return Objective(A, None, scale, l2 / scale, norm2 / scale**2, 1.0)
+        scale, normalised_norm2 = _root_mean_square(A, norm2, A.numel())
+        return Objective(A, None, scale, l2 / scale, normalised_norm2, 1.0)
 
     filled = torch.where(mask, A, torch.zeros((), dtype=A.dtype, device=A.device))
-    norm2 = _squared_norm(filled)
     count = int(mask.sum())
-    scale = math.sqrt(norm2 / count) if norm2 > 0 else 1.0
+    scale, normalised_norm2 = _root_mean_square(filled, _squared_norm(filled), count)
     filled /= scale
     weights = mask.to(A.dtype)
     return Objective(
-        filled, weights, scale, l2 / scale, norm2 / scale**2, count / mask.numel()
+        filled, weights, scale, l2 / scale, normalised_norm2, count / mask.numel()
     )
 
 
@@ -123,10 +124,29 @@ def optimum(A, rank, l2):
     return value.item()
 
 
-def _squared_norm(A):
-    """Return ||A||_F^2 in float64, a block of rows at a time."""
+def _root_mean_square(A, norm2, count):
+    """Return the root mean square of ``count`` entries of A and ||A / rms||_F^2.
+
+    ``norm2`` is ||A||_F^2 in float64. Its squares underflow for entries below
+    about 1e-154, so for a mean square below ``_MIN_MEAN_SQUARE`` the norm is
+    recomputed from A divided by its largest magnitude. The scale is 1 when A
+    is all zeros.
+    """
+    if norm2 / count >= _MIN_MEAN_SQUARE:
+        scale = math.sqrt(norm2 / count)
+        return scale, norm2 / scale**2
+    peak = A.abs().max().item()
+    if peak == 0:
+        return 1.0, norm2
+    rescaled = _squared_norm(A, divisor=peak)
+    scale = peak * math.sqrt(rescaled / count)
+    return scale, rescaled * (peak / scale) ** 2
+
+
+def _squared_norm(A, divisor=1.0):
+    """Return ||A / divisor||_F^2 in float64, a block of rows at a time."""
     total = 0.0
     for start in range(0, A.shape[0], _CHUNK_ROWS):
-        flat = A[start : start + _CHUNK_ROWS].double().reshape(-1)
+        flat = A[start : start + _CHUNK_ROWS].double().reshape(-1) / divisor
         total += torch.dot(flat, flat).item()
     return total

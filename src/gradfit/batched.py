@@ -283,6 +283,10 @@ def train_batched(
     _check_choice("init", init, INIT_SCHEMES)
     _check_choice("bias", bias, BIAS_STARTS)
     _check_choice("optimizer", optimizer, OPTIMIZERS)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    if not isinstance(exact, bool):
+        raise TypeError(f"exact must be a bool, got {type(exact).__name__}")
     generator = _generator(seed)
 
     n_rows = data_tr.shape[0]
@@ -431,6 +435,8 @@ def _generator(seed):
         raise InputError(
             f"seed={seed!r} is invalid; use an integer or a torch.Generator"
         )
+    if not 0 <= seed < 2**64:
+        raise InputError(f"seed={seed} is out of range; use an integer in [0, 2**64)")
     return torch.Generator().manual_seed(seed)
 
 
@@ -445,35 +451,48 @@ def _is_positive_int(value):
     return not isinstance(value, bool) and isinstance(value, int) and value >= 1
 
 
-def _check_training_inputs(data, targets, K, hidden, num_epochs, lr, memory_budget):
-    if (
-        not isinstance(data, torch.Tensor)
-        or data.ndim != 2
-        or not data.is_floating_point()
-    ):
+def check_training_data(data, targets):
+    """Raise TypeError or InputError unless data and targets can train a classifier.
+
+    ``data`` must be a finite floating-point (N, d) tensor with N, d >= 1 and
+    ``targets`` an int64 tensor of N class indices >= 0.
+    """
+    for name, value in (("training data", data), ("targets", targets)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(
+                f"{name} must be a torch.Tensor, got {type(value).__name__}; "
+                "convert it with torch.as_tensor"
+            )
+    if data.ndim != 2 or not data.is_floating_point():
         raise InputError(
-            "training data must be a floating-point (N, d) tensor, got "
-            f"{type(data).__name__} of shape {tuple(getattr(data, 'shape', ()))}"
+            "training data must be a floating-point (N, d) tensor, got shape "
+            f"{tuple(data.shape)} and dtype {data.dtype}"
         )
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise InputError(
             f"training data of shape {tuple(data.shape)} is empty; pass at least one "
             "row and one feature"
         )
-    if (
-        not isinstance(targets, torch.Tensor)
-        or targets.shape != (data.shape[0],)
-        or targets.dtype != torch.int64
-    ):
+    if targets.shape != (data.shape[0],) or targets.dtype != torch.int64:
         raise InputError(
             f"targets must be an int64 tensor of shape ({data.shape[0]},), got shape "
-            f"{tuple(getattr(targets, 'shape', ()))} and dtype "
-            f"{getattr(targets, 'dtype', type(targets).__name__)}"
+            f"{tuple(targets.shape)} and dtype {targets.dtype}"
         )
     if int(targets.min()) < 0:
         raise InputError(
             f"targets must be class indices >= 0, found {int(targets.min())}"
         )
+    finite = torch.isfinite(data)
+    if not bool(finite.all()):
+        i, j = (int(k) for k in torch.nonzero(~finite)[0])
+        raise InputError(
+            f"training data[{i}, {j}] is {data[i, j].item()}; every feature value "
+            "must be finite, so drop or fill the row"
+        )
+
+
+def _check_training_inputs(data, targets, K, hidden, num_epochs, lr, memory_budget):
+    check_training_data(data, targets)
     for name, value in (
         ("K", K),
         ("num_epochs", num_epochs),
@@ -481,7 +500,11 @@ def _check_training_inputs(data, targets, K, hidden, num_epochs, lr, memory_budg
     ):
         if not _is_positive_int(value):
             raise InputError(f"{name}={value!r} is invalid; use an integer >= 1")
-    if not hidden or not all(_is_positive_int(h) for h in hidden):
+    if (
+        not isinstance(hidden, (tuple, list))
+        or not hidden
+        or not all(_is_positive_int(h) for h in hidden)
+    ):
         raise InputError(
             f"hidden={hidden!r} is invalid; give one or more layer widths, each an "
             "integer >= 1"

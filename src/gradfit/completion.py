@@ -409,6 +409,8 @@ def _initial_parameters(m, n, rank, scale, seed, dtype, device):
 def _check_seed(seed):
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InputError(f"seed={seed!r} is invalid; use an integer")
+    if not 0 <= seed < 2**64:
+        raise InputError(f"seed={seed} is out of range; use an integer in [0, 2**64)")
     return int(seed)
 
 

@@ -21,6 +21,9 @@ IRIS_MD5 = "42615765a885ddf54427f12c34a0a070"
 
 IRIS_FEATURES = ("sepal length", "sepal width", "petal length", "petal width")
 
+# First bytes of every file that numpy.save writes (format versions 1 to 3).
+NPY_MAGIC = b"\x93NUMPY"
+
 
 @dataclass(frozen=True)
 class IrisData:
@@ -165,9 +168,20 @@ def read_matrix(path, *, missing=None):
 
 
 def _load_npy(raw, path, missing):
+    if not raw.startswith(NPY_MAGIC):
+        raise InputError(
+            f"{str(path)!r} does not start with the .npy header; save the matrix with "
+            "numpy.save, or give a CSV or TSV file a .csv or .tsv name"
+        )
     try:
         array = np.load(io.BytesIO(raw), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
+        if "allow_pickle" in str(exc):
+            raise InputError(
+                f"{str(path)!r} contains pickled Python objects, which gradfit does "
+                "not load because unpickling can run code; save a numeric array "
+                "with numpy.save"
+            ) from None
         raise InputError(
             f"{str(path)!r} is not a readable .npy file ({exc}); "
             "save it with numpy.save"

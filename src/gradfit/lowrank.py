@@ -110,6 +110,13 @@ def _check_problem(A, rank):
         raise InputError(f"A must be a matrix (2-D), got shape {tuple(A.shape)}")
     if not A.is_floating_point():
         raise TypeError(f"A must be floating point, got dtype {A.dtype}; cast it first")
+    finite = torch.isfinite(A)
+    if not bool(finite.all()):
+        i, j = (int(k) for k in torch.nonzero(~finite)[0])
+        raise InputError(
+            f"A[{i}, {j}] is {A[i, j].item()}; gd_factorise_ad needs a finite matrix, "
+            "so replace the cell or use factorise with missing='nan'"
+        )
     m, n = A.shape
     if isinstance(rank, bool) or not isinstance(rank, int):
         raise TypeError(f"rank must be an int, got {type(rank).__name__}")

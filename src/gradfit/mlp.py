@@ -7,6 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .batched import check_training_data
 from .data import load_iris
 from .errors import InputError
 
@@ -51,7 +52,7 @@ def train_mlp(data_tr, targets_tr, num_epochs=100, lr=0.01):
     W1, W2, b1, b2 : torch.Tensor
         Detached weights, shapes (d, 12), (12, c), () and ().
     """
-    _check_training_data(data_tr, targets_tr)
+    check_training_data(data_tr, targets_tr)
     if (
         isinstance(num_epochs, bool)
         or not isinstance(num_epochs, int)
@@ -171,22 +172,3 @@ def repeat_training(split, runs=10, num_epochs=100, lr=0.01, *, callback=None):
         if callback is not None:
             callback(k)
     return results
-
-
-def _check_training_data(data, targets):
-    if data.ndim != 2 or not data.is_floating_point():
-        raise InputError(
-            f"training data must be a floating-point (N, d) tensor, got shape "
-            f"{tuple(data.shape)} and dtype {data.dtype}"
-        )
-    if targets.shape != (data.shape[0],) or targets.dtype != torch.int64:
-        raise InputError(
-            f"targets must be an int64 tensor of shape ({data.shape[0]},), got shape "
-            f"{tuple(targets.shape)} and dtype {targets.dtype}"
-        )
-    if data.shape[0] == 0:
-        raise InputError("training data is empty; pass at least one row")
-    if int(targets.min()) < 0:
-        raise InputError(
-            f"targets must be class indices >= 0, found {int(targets.min())}"
-        )

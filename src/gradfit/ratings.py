@@ -172,9 +172,10 @@ def read_ratings(
         try:
             entries = parser.parse()
         except UnicodeDecodeError:
+            line_no = _first_invalid_utf8_line(path)
             raise InputError(
-                f"{source!r}, after line {parser.line_no}: the file is not UTF-8 "
-                "text; convert it to UTF-8"
+                f"{source!r}, line {line_no}: the file is not UTF-8 text; convert it "
+                "to UTF-8"
             ) from None
 
     rows, cols, values, lines = entries
@@ -184,6 +185,19 @@ def read_ratings(
         rows, cols, values, lines, parser, duplicates, source
     )
     return Ratings(rows, cols, values, tuple(parser.row_index), tuple(parser.col_index))
+
+
+def _first_invalid_utf8_line(path):
+    """Return the 1-based line of the first byte of ``path`` that is not UTF-8.
+
+    The parser decodes in blocks, so its line count can lag behind the bad byte.
+    """
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return raw.count(b"\n", 0, exc.start) + 1
+    return None
 
 
 def _check_scale(scale):

@@ -13,6 +13,9 @@ from .data import IRIS_FEATURES, load_iris
 from .errors import ConstantFeatureWarning, InputError
 from .mlp import StudySplit
 
+# Features are stored as float32, so larger magnitudes would become infinite.
+FLOAT32_MAX = torch.finfo(torch.float32).max
+
 __all__ = [
     "FEATURE_SCALINGS",
     "LabelledData",
@@ -89,6 +92,21 @@ def scale_features(features, scaling, *, reference=None, feature_names=None):
     spread = ref.var(dim=0) if scaling == "variance" else ref.std(dim=0)
     scaled = (features - mean) / spread
     constant = (ref == ref[0]).all(dim=0)
+    # Only finite columns can blame the scaling for a non-finite result.
+    finite = torch.isfinite(features).all(dim=0)
+    broken = (
+        ~torch.isfinite(scaled).all(dim=0) | ~torch.isfinite(spread) | (spread == 0)
+    )
+    unscalable = finite & ~constant & broken
+    if unscalable.any():
+        j = int(unscalable.nonzero()[0])
+        name = feature_names[j] if feature_names else f"feature {j + 1}"
+        statistic = "variance" if scaling == "variance" else "standard deviation"
+        raise InputError(
+            f"feature {name!r} has a {statistic} of {spread[j].item():.3g} in "
+            f"{features.dtype}, out of range for {scaling!r} scaling; divide or "
+            "multiply the column by a constant, or use scaling 'none'"
+        )
     if constant.any():
         names = feature_names or [f"feature {j + 1}" for j in range(features.shape[1])]
         constant_names = ", ".join(
@@ -346,6 +364,12 @@ def _parse_feature(cell, source, line_no, column):
         raise InputError(
             f"{source}, line {line_no}, column {column!r}: {text!r} is not finite; "
             "replace it with a finite number"
+        )
+    if abs(value) > FLOAT32_MAX:
+        raise InputError(
+            f"{source}, line {line_no}, column {column!r}: {text!r} is beyond the "
+            f"float32 range of the features (max {FLOAT32_MAX:.3g}); divide the "
+            "column by a constant"
         )
     return value
 

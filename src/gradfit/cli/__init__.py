@@ -62,6 +62,15 @@ def main(argv=None):
     except DivergenceError as exc:
         print(f"gradfit {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except (MemoryError, RuntimeError) as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        print(
+            f"gradfit {args.command}: error: out of memory{_allocation(exc)}; "
+            "use smaller sizes, such as a lower --rank, --hidden or --runs",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     except OSError as exc:
         name = f" {exc.filename!r}" if exc.filename else ""
         print(
@@ -77,3 +86,22 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 130
+
+
+def _is_out_of_memory(exc):
+    """Return True for Python's MemoryError and torch's allocation failures."""
+    import torch
+
+    # torch raises OutOfMemoryError on CUDA and a plain RuntimeError from its
+    # CPU allocator.
+    return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or (
+        "can't allocate memory" in str(exc)
+    )
+
+
+def _allocation(exc):
+    """Return ' (N bytes requested)' from torch's message, or '' if it has none."""
+    import re
+
+    found = re.search(r"allocate (\d+) bytes", str(exc))
+    return f" ({int(found.group(1)):,} bytes requested)" if found else ""

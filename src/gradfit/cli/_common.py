@@ -11,6 +11,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "progress",
+    "random_seed",
 ]
 
 #: Exit status for invalid arguments or input files (argparse uses 2 too).
@@ -53,6 +54,21 @@ def positive_float(text):
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not positive and finite; use a positive number"
+        )
+    return value
+
+
+def random_seed(text):
+    """Parse a random seed, an integer in [0, 2**64) as torch.Generator accepts."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an integer; use an integer >= 0"
+        ) from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is out of range; use 0 <= SEED < 2**64"
         )
     return value
 

@@ -10,7 +10,7 @@ from .. import _io
 from ..completion import fit_completion, split_ratings
 from ..errors import ConvergenceWarning
 from ..ratings import DUPLICATE_POLICIES, read_ratings
-from ._common import positive_float, positive_int, progress
+from ._common import positive_float, positive_int, progress, random_seed
 
 HELP = "complete a ratings matrix: fit biases and rank-R factors, report test RMSE"
 
@@ -32,6 +32,16 @@ example:
   gradfit complete ratings.csv --rank 10 --row userId --col movieId \\
       --scale 0.5 5 --out fit
 """
+
+
+OUTPUT_FILES = (
+    "U.npy",
+    "V.npy",
+    "row_bias.npy",
+    "col_bias.npy",
+    "ids.json",
+    "summary.json",
+)
 
 
 def add_parser(commands, formatter):
@@ -124,7 +134,7 @@ def add_parser(commands, formatter):
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=random_seed,
         default=0,
         help="seed of the split and the initial factors (default: %(default)s)",
     )
@@ -151,7 +161,6 @@ def add_parser(commands, formatter):
 
 
 def run(args):
-    out = _io.ensure_dir(args.out) if args.out is not None else None
     ratings = read_ratings(
         args.ratings,
         row=args.row,
@@ -162,6 +171,10 @@ def run(args):
         scale=args.scale,
     )
     train, test = split_ratings(ratings, args.test_fraction, seed=args.seed)
+    # Created after the file is read, so that a bad file leaves no empty folder.
+    out = _io.ensure_dir(args.out) if args.out is not None else None
+    if out is not None:
+        _io.check_output_files(out / name for name in OUTPUT_FILES)
 
     with progress(args.max_epochs, "complete", quiet=args.quiet) as bar:
 

@@ -15,7 +15,7 @@ from .._factorise import factorise
 from .._steps import OPTIMIZERS
 from ..data import read_matrix
 from ..errors import ConvergenceWarning, DivergenceError
-from ._common import positive_float, positive_int, progress
+from ._common import positive_float, positive_int, progress, random_seed
 
 HELP = "factorise a numeric CSV, TSV or .npy matrix as A ~ U V^T"
 
@@ -107,7 +107,7 @@ def add_parser(commands, formatter):
     )
     parser.add_argument(
         "--seed",
-        type=_seed,
+        type=random_seed,
         default=0,
         help="seed of the random start, an integer >= 0 (default: %(default)s)",
     )
@@ -140,6 +140,8 @@ def run(args):
     matrix = read_matrix(args.file, missing=args.missing)
     prefix = Path(args.out) if args.out is not None else Path(Path(args.file).stem)
     _io.ensure_dir(prefix.parent)
+    paths = (Path(f"{prefix}_U.csv"), Path(f"{prefix}_V.csv"), Path(f"{prefix}.json"))
+    _io.check_output_files(paths)
     A = torch.from_numpy(np.ascontiguousarray(matrix))
 
     with progress(args.max_epochs, "factorise", quiet=args.quiet) as bar:
@@ -178,7 +180,6 @@ def run(args):
         )
     # Every text is ready before the first file is written, so a failure while
     # formatting leaves no partial set of outputs.
-    paths = (Path(f"{prefix}_U.csv"), Path(f"{prefix}_V.csv"), Path(f"{prefix}.json"))
     texts = (
         _to_csv(U),
         _to_csv(V),
@@ -246,20 +247,6 @@ def _non_negative_float(text):
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not finite and >= 0; use a number >= 0"
-        )
-    return value
-
-
-def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an integer; use an integer >= 0"
-        ) from None
-    if not 0 <= value < 2**64:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is out of range; use 0 <= SEED < 2**64"
         )
     return value
 

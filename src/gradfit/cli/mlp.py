@@ -21,8 +21,15 @@ from ..tabular import (
     read_labelled_csv,
     split_labelled,
 )
-from ._common import positive_float, positive_int, progress
+from ._common import positive_float, positive_int, progress, random_seed
 
+#: Files that --out DIR receives, in the order they are written.
+OUTPUT_FILES = (
+    "results.json",
+    "runs.csv",
+    "accuracy_distribution.png",
+    "loss_curves.png",
+)
 #: Largest number of runs of a single configuration printed one line per run.
 MAX_RUNS_LISTED = 20
 
@@ -147,7 +154,7 @@ def add_parser(commands, formatter):
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=random_seed,
         default=0,
         help="seed of the weight generator and of the --data split "
         "(default: %(default)s)",
@@ -239,6 +246,8 @@ def run(args):
         )
     splits, class_names = _prepare_splits(args)
     out_dir = _io.ensure_dir(args.out) if args.out is not None else None
+    if out_dir is not None:
+        _io.check_output_files(out_dir / name for name in OUTPUT_FILES)
 
     configs = config_grid(args.init, args.scaling, args.bias, args.optimizer)
     results = []
@@ -405,15 +414,7 @@ def write_outputs(out_dir, args, results, splits, class_names):
     }
     csv_text = runs_csv(results)
 
-    paths = [
-        Path(out_dir) / name
-        for name in (
-            "results.json",
-            "runs.csv",
-            "accuracy_distribution.png",
-            "loss_curves.png",
-        )
-    ]
+    paths = [Path(out_dir) / name for name in OUTPUT_FILES]
     _io.write_json(paths[0], document)
     _io.write_text(paths[1], csv_text)
     for path, png in zip(paths[2:], (accuracy_png, loss_png)):

@@ -1,7 +1,7 @@
 """``gradfit report``: reproduce the Iris study and write it as a report."""
 
 from ..report import SECTIONS, ReportOptions, write_report
-from ._common import positive_int, progress
+from ._common import positive_int, progress, random_seed
 
 HELP = "reproduce the Iris autograd study and write a report (Markdown, HTML, JSON)"
 
@@ -31,7 +31,7 @@ def add_parser(commands, formatter):
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=random_seed,
         default=0,
         help="seed for torch.manual_seed before each experiment (default: %(default)s)",
     )

@@ -110,7 +110,10 @@ def write_report(out_dir, options=ReportOptions(), *, on_section=None):
     so an interrupted run leaves no half-written file.
     """
     out_dir = _io.ensure_dir(out_dir)
+    documents = ("report.md", "report.html", "results.json")
+    _io.check_output_files(out_dir / name for name in documents)
     document, results = build_report(options, on_section=on_section)
+    _io.check_output_files(out_dir / figure.filename for figure in document.figures)
     for figure in document.figures:
         _io.atomic_write(out_dir / figure.filename, lambda f, b=figure.png: f.write(b))
     _io.write_text(out_dir / "report.md", document.to_markdown())
