@@ -167,7 +167,7 @@ def run(args):
 
         def on_epoch(epoch, loss):
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.6g}")
+            bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)

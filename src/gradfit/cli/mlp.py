@@ -252,6 +252,7 @@ def run(args):
         with progress(
             len(configs) * args.runs, "mlp", quiet=args.quiet, unit="run"
         ) as bar:
+            on_epoch = run_counter(bar, args.epochs)
             for config in configs:
                 results.append(
                     run_config(
@@ -264,7 +265,7 @@ def run(args):
                         seed=args.seed,
                         fail_below=args.fail_below,
                         exact=not args.fast,
-                        callback=lambda n_models: bar.update(n_models / args.epochs),
+                        callback=on_epoch,
                     )
                 )
     finally:
@@ -283,6 +284,23 @@ def run(args):
         paths = write_outputs(out_dir, args, results, splits, class_names)
         print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
+
+
+def run_counter(bar, num_epochs):
+    """Return a ``train_batched`` callback that advances ``bar`` by finished runs.
+
+    The callback receives the number of models that finished one more epoch;
+    every ``num_epochs`` such model-epochs make one run, so the bar counts
+    whole runs rather than fractions of one.
+    """
+    model_epochs = 0
+
+    def on_epoch(n_models):
+        nonlocal model_epochs
+        model_epochs += n_models
+        bar.update(model_epochs // num_epochs - bar.n)
+
+    return on_epoch
 
 
 def _prepare_splits(args):
