@@ -73,7 +73,7 @@ def add_parser(commands, formatter):
         "--target",
         metavar="COLUMN",
         default=None,
-        help="name of the label column of --data",
+        help="name of the label column of --data, required with --data",
     )
     parser.add_argument(
         "--validation-fraction",
@@ -114,14 +114,16 @@ def add_parser(commands, formatter):
         type=choice_list(INIT_SCHEMES, "initialisation"),
         default=("uniform01",),
         metavar="NAME[,NAME...]",
-        help="weight initialisations to compare (default: uniform01)",
+        help=f"weight initialisations to compare: {', '.join(INIT_SCHEMES)}, "
+        "described below (default: uniform01)",
     )
     parser.add_argument(
         "--scaling",
         type=choice_list(FEATURE_SCALINGS, "scaling"),
         default=("variance",),
         metavar="NAME[,NAME...]",
-        help="feature scalings to compare (default: variance)",
+        help=f"feature scalings to compare: {', '.join(FEATURE_SCALINGS)}, "
+        "described below (default: variance)",
     )
     parser.add_argument(
         "--bias",
@@ -157,7 +159,8 @@ def add_parser(commands, formatter):
         "--out",
         metavar="DIR",
         default=None,
-        help="write results.json, runs.csv and figures into DIR",
+        help="write results.json, runs.csv and two PNG figures into DIR, "
+        "created if missing (default: write no files)",
     )
     parser.add_argument(
         "--fast",
