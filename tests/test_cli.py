@@ -1,10 +1,14 @@
+import argparse
+import re
 import subprocess
 import sys
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from cli_helpers import assert_one_line_error, run_cli
+from gradfit.cli import build_parser
 
 
 @pytest.fixture
@@ -18,16 +22,57 @@ def matrix_csv(tmp_path):
 def test_help_lists_commands_and_example():
     status, out, _ = run_cli("--help")
     assert status == 0
-    for word in ("report", "factorise", "mlp", "example"):
+    for word in ("report", "factorise", "complete", "mlp", "example"):
         assert word in out
 
 
-@pytest.mark.parametrize("command", ["report", "factorise", "mlp"])
+@pytest.mark.parametrize("command", ["report", "factorise", "complete", "mlp"])
 def test_subcommand_help_has_example(command):
     status, out, _ = run_cli(command, "--help")
     assert status == 0
     assert "example" in out
     assert f"gradfit {command}" in out
+
+
+def optional_arguments():
+    """Yield (command, action) for every option that takes a value and has a default."""
+    parser = build_parser()
+    (commands,) = [
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    ]
+    for command, subparser in commands.choices.items():
+        for action in subparser._actions:
+            if (
+                action.option_strings
+                and action.nargs != 0
+                and not action.required
+            ):
+                yield command, action
+
+
+def parse_stated_default(action, text):
+    """Parse a default written in help text with the option's own type."""
+    if isinstance(action.default, float):
+        return float(Fraction(text))
+    return action.type(text) if action.type is not None else text
+
+
+@pytest.mark.parametrize(
+    ("command", "action"),
+    list(optional_arguments()),
+    ids=lambda x: x if isinstance(x, str) else x.option_strings[0],
+)
+def test_option_help_states_true_default(command, action):
+    text = action.help % dict(vars(action), prog=f"gradfit {command}")
+    stated = re.search(r"\(default: ([^)]*)\)$", text)
+    if stated is None:
+        assert action.default is None, text
+        assert "required with" in text
+    elif isinstance(action.default, float):
+        value = parse_stated_default(action, stated.group(1))
+        assert value == pytest.approx(action.default, rel=1e-12, abs=0), text
+    elif action.default is not None:
+        assert parse_stated_default(action, stated.group(1)) == action.default, text
 
 
 def test_python_dash_m_runs():

@@ -95,6 +95,35 @@ def test_missing_nan_fit(tmp_path, capsys):
     assert "truncated SVD" not in out
 
 
+def test_default_prefix_is_input_stem_in_cwd(tmp_path, capsys, monkeypatch):
+    (tmp_path / "data").mkdir()
+    low_rank_csv(tmp_path / "data" / "scores.csv")
+    monkeypatch.chdir(tmp_path)
+    status, out, _ = run_cli(capsys, Path("data") / "scores.csv", "--rank", 3)
+    assert status == 0
+    assert sorted(p.name for p in tmp_path.glob("scores*")) == [
+        "scores.json",
+        "scores_U.csv",
+        "scores_V.csv",
+    ]
+    assert "wrote scores_U.csv" in out
+
+
+def test_out_ending_in_slash_is_folder(tmp_path, capsys):
+    low_rank_csv(tmp_path / "scores.csv")
+    out_dir = tmp_path / "fits"
+    status, _, _ = run_cli(
+        capsys, tmp_path / "scores.csv", "--rank", 3, "--out", f"{out_dir}/"
+    )
+    assert status == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "scores.json",
+        "scores_U.csv",
+        "scores_V.csv",
+    ]
+    assert np.loadtxt(out_dir / "scores_U.csv", delimiter=",").shape == (30, 3)
+
+
 def test_epochs_is_alias_of_max_epochs(tmp_path, capsys):
     low_rank_csv(tmp_path / "a.csv")
     status, _, err = run_cli(

@@ -38,6 +38,43 @@ def test_plain_run_prints_study_table(capsys):
     assert err == ""
 
 
+class RecordingBar:
+    """Stand-in for the tqdm bar that records each update."""
+
+    def __init__(self, total, description, *, quiet=False, unit="epoch"):
+        self.total = total
+        self.n = 0
+        self.updates = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def update(self, count):
+        self.updates.append(count)
+        self.n += count
+
+
+def test_progress_counts_whole_runs(monkeypatch, capsys):
+    bars = []
+
+    def recording_progress(*args, **kwargs):
+        bars.append(RecordingBar(*args, **kwargs))
+        return bars[-1]
+
+    monkeypatch.setattr("gradfit.cli.mlp.progress", recording_progress)
+    status, _, _ = run_cli(
+        capsys, "--runs", "7", "--epochs", "3", "--init", "uniform01,kaiming"
+    )
+    assert status == 0
+    (bar,) = bars
+    assert bar.total == 14
+    assert bar.n == 14
+    assert all(isinstance(count, int) for count in bar.updates)
+
+
 def test_grid_writes_outputs(tmp_path, capsys):
     out_dir = tmp_path / "result"
     status, out, _ = run_cli(

@@ -239,6 +239,16 @@ def test_loss_never_increases(noisy, lr):
         assert after <= before * (1 + 1e-9)
 
 
+def test_loss_is_half_mse_plus_penalty(noisy):
+    l2 = 0.2
+    model = fit_completion(noisy, 3, l2=l2, max_epochs=5, tol=0, dtype=torch.float64)
+    mse = model.score(noisy).rmse ** 2
+    parameters = (model.row_bias, model.col_bias, model.U, model.V)
+    squares = sum(float(torch.sum(p * p)) for p in parameters)
+    expected = mse / 2 + l2 * squares / (2 * len(noisy))
+    assert model.losses[-1] == pytest.approx(expected, rel=1e-9)
+
+
 def test_callback_can_stop(noisy):
     seen = []
 

@@ -23,6 +23,7 @@ from .tabular import (
     iris_study_split,
     read_labelled_csv,
     scale_features,
+    split_labelled,
     stratified_split,
 )
 
@@ -65,6 +66,7 @@ __all__ = [
     "repeat_training",
     "run_config",
     "scale_features",
+    "split_labelled",
     "split_ratings",
     "squared_error",
     "stratified_split",

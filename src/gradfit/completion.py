@@ -57,8 +57,9 @@ class CompletionModel:
     row_ids, col_ids : tuple of str
         The ids of the m rows and n columns, in the order of the parameters.
     losses : list of float
-        The objective after each epoch divided by the number of training
-        ratings, i.e. the mean squared error plus the L2 penalty per rating.
+        The objective of ``fit_completion`` after each epoch divided by the
+        number N of training ratings: half the mean squared error plus
+        ``l2 / (2 N)`` times the summed squares of the biases and factors.
     converged : bool
         Whether the relative change of the objective fell below ``tol``.
     """

@@ -280,7 +280,21 @@ def stratified_split(labels, validation_fraction=1 / 3, seed=0, class_names=None
 def split_labelled(data, scaling, validation_fraction=1 / 3, seed=0):
     """Split ``data`` by ``stratified_split`` and scale it with training-row statistics.
 
-    Returns a StudySplit whose ``class_names`` are ``data.class_names``.
+    Parameters
+    ----------
+    data : LabelledData
+        Features and labels, as ``read_labelled_csv`` returns them.
+    scaling : {"variance", "standard", "none"}
+        See ``FEATURE_SCALINGS``; the mean and spread come from the training rows.
+    validation_fraction : float, default=1/3
+        Share of each class held out, strictly between 0 and 1.
+    seed : int, default=0
+        Seed of the shuffle behind the split.
+
+    Returns
+    -------
+    StudySplit
+        Scaled training and validation rows, with ``class_names`` from ``data``.
     """
     train, validation = stratified_split(
         data.labels, validation_fraction, seed, data.class_names

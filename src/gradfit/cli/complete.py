@@ -22,7 +22,9 @@ matched as exact strings, so "007" and "7" are different users.
 A seeded random share of the ratings (--test-fraction) is held out and the
 model, mu + b[u] + c[i] + U[u] . V[i], is fitted to the rest. Test ratings
 whose user or item has no training rating are predicted from the mean and the
-known bias, and counted in the output.
+known bias, and counted in the output. The loss printed and stored per epoch
+is half the mean squared training error plus L2 / 2 times the summed squares
+of the biases and factors, divided by the number of training ratings.
 
 Files written to DIR: U.npy (m x R), V.npy (n x R), row_bias.npy (m),
 col_bias.npy (n), ids.json (row and column ids in the order of the arrays) and
@@ -96,7 +98,8 @@ def add_parser(commands, formatter):
         nargs=2,
         type=float,
         metavar=("LOW", "HIGH"),
-        help="rating scale; a rating outside it is an error",
+        help="rating scale; a rating outside it is an error (default: "
+        "no range check)",
     )
     parser.add_argument(
         "--test-fraction",
@@ -118,7 +121,7 @@ def add_parser(commands, formatter):
         type=float,
         default=1e-4,
         help="stop when an epoch lowers the objective by less than "
-        "this fraction (default: %(default)s)",
+        "this fraction of its value; 0 runs every epoch (default: %(default)s)",
     )
     parser.add_argument(
         "--lr",
@@ -130,7 +133,8 @@ def add_parser(commands, formatter):
         "--l2",
         type=positive_float,
         default=0.05,
-        help="L2 penalty weight on biases and factors (default: %(default)s)",
+        help="L2 penalty weight on biases and factors, in squared rating "
+        "units (default: %(default)s)",
     )
     parser.add_argument(
         "--seed",
@@ -180,7 +184,7 @@ def run(args):
 
         def on_epoch(epoch, loss):
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.6g}")
+            bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)

@@ -3,6 +3,7 @@
 import argparse
 import json
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -128,8 +129,10 @@ def add_parser(commands, formatter):
         "--out",
         metavar="PREFIX",
         default=None,
-        help="write PREFIX_U.csv, PREFIX_V.csv and PREFIX.json "
-        "(default: the input's name without its extension)",
+        help="write PREFIX_U.csv, PREFIX_V.csv and PREFIX.json; a PREFIX "
+        "ending in / is a folder, and the files inside it take the "
+        "input's name (default: the input's name without its extension, "
+        "in the current folder)",
     )
     parser.add_argument("--quiet", action="store_true", help="show no progress bar")
     parser.set_defaults(run=run)
@@ -138,7 +141,7 @@ def add_parser(commands, formatter):
 
 def run(args):
     matrix = read_matrix(args.file, missing=args.missing)
-    prefix = Path(args.out) if args.out is not None else Path(Path(args.file).stem)
+    prefix = output_prefix(args.out, args.file)
     _io.ensure_dir(prefix.parent)
     paths = (Path(f"{prefix}_U.csv"), Path(f"{prefix}_V.csv"), Path(f"{prefix}.json"))
     _io.check_output_files(paths)
@@ -202,6 +205,21 @@ def run(args):
     print(f"wall time        {result.wall_time:.3f} s")
     print(f"wrote {paths[0]}, {paths[1]} and {paths[2]}")
     return 0
+
+
+def output_prefix(out, file):
+    """Return the path prefix of the output files for ``--out`` and the input file.
+
+    Without ``--out`` the prefix is the input's stem in the current folder. An
+    ``--out`` that ends with a path separator names a folder, which receives
+    files named after the input's stem.
+    """
+    stem = Path(file).stem
+    if out is None:
+        return Path(stem)
+    if out.endswith(("/", os.sep)):
+        return Path(out) / stem
+    return Path(out)
 
 
 def summary(result, args, shape):

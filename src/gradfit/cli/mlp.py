@@ -80,7 +80,7 @@ def add_parser(commands, formatter):
         "--target",
         metavar="COLUMN",
         default=None,
-        help="name of the label column of --data",
+        help="name of the label column of --data, required with --data",
     )
     parser.add_argument(
         "--validation-fraction",
@@ -121,14 +121,16 @@ def add_parser(commands, formatter):
         type=choice_list(INIT_SCHEMES, "initialisation"),
         default=("uniform01",),
         metavar="NAME[,NAME...]",
-        help="weight initialisations to compare (default: uniform01)",
+        help=f"weight initialisations to compare: {', '.join(INIT_SCHEMES)}, "
+        "described below (default: uniform01)",
     )
     parser.add_argument(
         "--scaling",
         type=choice_list(FEATURE_SCALINGS, "scaling"),
         default=("variance",),
         metavar="NAME[,NAME...]",
-        help="feature scalings to compare (default: variance)",
+        help=f"feature scalings to compare: {', '.join(FEATURE_SCALINGS)}, "
+        "described below (default: variance)",
     )
     parser.add_argument(
         "--bias",
@@ -164,7 +166,8 @@ def add_parser(commands, formatter):
         "--out",
         metavar="DIR",
         default=None,
-        help="write results.json, runs.csv and figures into DIR",
+        help="write results.json, runs.csv and two PNG figures into DIR, "
+        "created if missing (default: write no files)",
     )
     parser.add_argument(
         "--fast",
@@ -261,6 +264,7 @@ def run(args):
         with progress(
             len(configs) * args.runs, "mlp", quiet=args.quiet, unit="run"
         ) as bar:
+            on_epoch = run_counter(bar, args.epochs)
             for config in configs:
                 results.append(
                     run_config(
@@ -273,7 +277,7 @@ def run(args):
                         seed=args.seed,
                         fail_below=args.fail_below,
                         exact=not args.fast,
-                        callback=lambda n_models: bar.update(n_models / args.epochs),
+                        callback=on_epoch,
                     )
                 )
     finally:
@@ -292,6 +296,23 @@ def run(args):
         paths = write_outputs(out_dir, args, results, splits, class_names)
         print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
+
+
+def run_counter(bar, num_epochs):
+    """Return a ``train_batched`` callback that advances ``bar`` by finished runs.
+
+    The callback receives the number of models that finished one more epoch;
+    every ``num_epochs`` such model-epochs make one run, so the bar counts
+    whole runs rather than fractions of one.
+    """
+    model_epochs = 0
+
+    def on_epoch(n_models):
+        nonlocal model_epochs
+        model_epochs += n_models
+        bar.update(model_epochs // num_epochs - bar.n)
+
+    return on_epoch
 
 
 def _prepare_splits(args):

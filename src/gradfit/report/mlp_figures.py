@@ -46,7 +46,7 @@ def accuracy_distribution_figure(names, accuracies, fail_below):
 
 
 def loss_curves_figure(names, losses, failed, n_each=5):
-    """Plot the training loss of a few failed and a few healthy runs per configuration.
+    """Plot the training loss of a few failed and a few passed runs per configuration.
 
     Parameters
     ----------
@@ -55,7 +55,7 @@ def loss_curves_figure(names, losses, failed, n_each=5):
         Summed cross-entropy per run and epoch.
     failed : sequence of numpy.ndarray, shape (K,), bool
     n_each : int, default=5
-        Number of failed and of healthy runs drawn per panel, the first ones.
+        Number of failed and of passed runs drawn per panel, the first ones.
     """
     n = len(names)
     columns = min(n, 3)
@@ -69,7 +69,7 @@ def loss_curves_figure(names, losses, failed, n_each=5):
         history = np.asarray(history, dtype=np.float64)
         epochs = np.arange(1, history.shape[1] + 1)
         for rows_of, colour, label in (
-            (~bad, "tab:blue", "healthy"),
+            (~bad, "tab:blue", "passed"),
             (bad, "tab:red", "failed"),
         ):
             chosen = np.flatnonzero(rows_of)[:n_each]
