@@ -42,11 +42,7 @@ def optional_arguments():
     ]
     for command, subparser in commands.choices.items():
         for action in subparser._actions:
-            if (
-                action.option_strings
-                and action.nargs != 0
-                and not action.required
-            ):
+            if action.option_strings and action.nargs != 0 and not action.required:
                 yield command, action
 
 

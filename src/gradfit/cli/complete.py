@@ -88,8 +88,7 @@ def add_parser(commands, formatter):
         nargs=2,
         type=float,
         metavar=("LOW", "HIGH"),
-        help="rating scale; a rating outside it is an error (default: "
-        "no range check)",
+        help="rating scale; a rating outside it is an error (default: no range check)",
     )
     parser.add_argument(
         "--test-fraction",
