@@ -105,6 +105,19 @@ def test_float32_loss_is_float64_residual(tmp_path, capsys, optimizer):
     assert f"loss             {summary['loss']:.9g}" in out
 
 
+def test_help_names_every_summary_key(tmp_path, capsys):
+    low_rank_csv(tmp_path / "a.csv")
+    status, _, _ = run_cli(
+        capsys, tmp_path / "a.csv", "--rank", 3, "--out", tmp_path / "a"
+    )
+    assert status == 0
+    summary = json.loads((tmp_path / "a.json").read_text())
+    status, help_text, _ = run_cli(capsys, "--help")
+    assert status == 0
+    for key in summary:
+        assert key in help_text
+
+
 def test_missing_nan_fit(tmp_path, capsys):
     low_rank_csv(tmp_path / "b.csv", missing=0.2)
     status, out, err = run_cli(

@@ -28,7 +28,8 @@ of the biases and factors, divided by the number of training ratings.
 
 Files written to DIR: U.npy (m x R), V.npy (n x R), row_bias.npy (m),
 col_bias.npy (n), ids.json (row and column ids in the order of the arrays) and
-summary.json (test RMSE and MAE, epochs, losses and settings).
+summary.json (test_rmse, test_mae, test_ratings_with_unseen_id, n_train,
+n_test, mean, epochs, converged, losses and settings).
 
 example:
   gradfit complete ratings.csv --rank 10 --row userId --col movieId \\

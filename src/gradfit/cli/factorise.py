@@ -38,8 +38,10 @@ losses per epoch are those of the fit, in its working precision.
 Outputs, each written whole or not at all:
   PREFIX_U.csv       U, m rows and RANK columns
   PREFIX_V.csv       V, n rows and RANK columns, so that A ~ U @ V.T
-  PREFIX.json        losses per epoch, optimum, gap, stop reason, epochs,
-                     wall time and the settings of the run
+  PREFIX.json        shape, loss, losses (one per epoch, from epoch 0),
+                     optimum and optimum_gap (null with missing cells),
+                     stop_reason, epochs, wall_time_s, final_lr and the
+                     settings of the run
 
 Exit status: 0 on success (also when the epoch limit is reached, with a
 warning), 1 when the fit diverges, 2 for invalid options or input.

@@ -46,7 +46,9 @@ Scalings: variance ((x - mean) / variance, the study's), standard (z-score), non
 A run fails when its loss becomes non-finite or its validation accuracy is below
 --fail-below. One configuration of at most {MAX_RUNS_LISTED} runs prints one line
 per run, otherwise each configuration prints one line. --out DIR also writes
-results.json, runs.csv, accuracy_distribution.png and loss_curves.png.
+results.json (the settings, and per configuration the accuracy quantiles,
+failure counts and rate), runs.csv (one line per run with its diagnosis),
+accuracy_distribution.png and loss_curves.png.
 
 examples:
   gradfit mlp --runs 10 --seed 0
