@@ -32,7 +32,7 @@ cells only, and every row and column needs at least one observed cell.
 The loss is the summed squared error over observed cells plus
 L2 * (||U||_F^2 + ||V||_F^2). For a complete matrix the command also prints the
 truncated-SVD optimum and the relative gap (loss - optimum) / optimum. The loss
-printed and stored as "loss" is summed in float64 from the final factors; the
+printed and stored as "loss" is summed in float64 from the final factors. The
 losses per epoch are those of the fit, in its working precision.
 
 Outputs, each written whole or not at all:
