@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cli_helpers import assert_one_line_error, run_cli
-from gradfit.cli import build_parser
+from gradfit.cli import build_parser, main
 
 
 @pytest.fixture
@@ -208,3 +208,22 @@ def test_factorise_divergence_writes_nothing(tmp_path):
     assert_one_line_error(status, err, 1, "diverged at epoch", "learning rate")
     assert out == ""
     assert not list(tmp_path.glob("fit*"))
+
+
+class ClosedPipe:
+    """A stdout whose reader has gone: every write raises BrokenPipeError."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        pass
+
+
+def test_closed_stdout_exits_quietly(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    status = main(["mlp", "--runs", "3", "--epochs", "2", "--out", str(tmp_path)])
+    assert status == 141
+    assert capsys.readouterr().err == ""
+    assert (tmp_path / "results.json").exists()
+    assert (tmp_path / "runs.csv").exists()

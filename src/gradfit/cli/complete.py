@@ -188,6 +188,10 @@ def run(args):
                 callback=on_epoch,
             )
     scores = model.score(test, unknown="bias")
+    # The files come first, so a reader that closes stdout early, such as
+    # head, cannot keep them from being written.
+    if out is not None:
+        _write_model(out, model, scores, args, len(train), len(test))
 
     print(
         f"ratings       {len(ratings)} ({ratings.n_rows} rows x {ratings.n_cols} "
@@ -204,7 +208,6 @@ def run(args):
     for warning in caught:
         print(f"gradfit complete: warning: {warning.message}", file=sys.stderr)
     if out is not None:
-        _write_model(out, model, scores, args, len(train), len(test))
         print(f"wrote {out}")
     return 0
 

@@ -276,6 +276,12 @@ def run(args):
     finally:
         torch.set_num_threads(threads)
 
+    # The files come first, so a reader that closes stdout early, such as
+    # head, cannot keep them from being written.
+    paths = None
+    if out_dir is not None:
+        paths = write_outputs(out_dir, args, results, splits, class_names)
+
     if args.data is not None:
         print(
             "labels: "
@@ -285,8 +291,7 @@ def run(args):
         print(format_run_table(results[0]))
     else:
         print(format_config_table(results))
-    if out_dir is not None:
-        paths = write_outputs(out_dir, args, results, splits, class_names)
+    if paths is not None:
         print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
 
