@@ -118,6 +118,18 @@ def test_help_names_every_summary_key(tmp_path, capsys):
         assert key in help_text
 
 
+def test_l2_optimum_not_called_truncated_svd(tmp_path, capsys):
+    low_rank_csv(tmp_path / "a.csv")
+    status, out, _ = run_cli(
+        capsys, tmp_path / "a.csv", "--rank", 3, "--l2", 1, "--out", tmp_path / "a"
+    )
+    assert status == 0
+    summary = json.loads((tmp_path / "a.json").read_text())
+    assert f"optimum with l2  {summary['optimum']:.9g}" in out
+    assert "truncated SVD" not in out
+    assert summary["optimum_gap"] >= 0
+
+
 def test_missing_nan_fit(tmp_path, capsys):
     low_rank_csv(tmp_path / "b.csv", missing=0.2)
     status, out, err = run_cli(

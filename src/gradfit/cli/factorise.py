@@ -31,7 +31,9 @@ cells only, and every row and column needs at least one observed cell.
 
 The loss is the summed squared error over observed cells plus
 L2 * (||U||_F^2 + ||V||_F^2). For a complete matrix the command also prints the
-truncated-SVD optimum and the relative gap (loss - optimum) / optimum. The loss
+optimum from the singular values of A (the truncated-SVD error when L2 is 0)
+and the relative gap (loss - optimum) / optimum. The fit time leaves out
+reading the file and that SVD. The loss
 printed and stored as "loss" is summed in float64 from the final factors. The
 losses per epoch are those of the fit, in its working precision.
 
@@ -210,9 +212,12 @@ def run(args):
     )
     print(f"loss             {loss:.9g}")
     if result.optimum is not None:
-        print(f"truncated SVD    {result.optimum:.9g}")
+        # With l2 > 0 the optimum shrinks the singular values, so it is no
+        # longer the truncated SVD's error.
+        label = "truncated SVD" if args.l2 == 0 else "optimum with l2"
+        print(f"{label:<17}{result.optimum:.9g}")
         print(f"relative gap     {'n/a' if gap is None else f'{gap:.3e}'}")
-    print(f"wall time        {result.wall_time:.3f} s")
+    print(f"fit time         {result.wall_time:.3f} s")
     print(f"wrote {paths[0]}, {paths[1]} and {paths[2]}")
     return 0
 
