@@ -33,9 +33,9 @@ The loss is the summed squared error over observed cells plus
 L2 * (||U||_F^2 + ||V||_F^2). For a complete matrix the command also prints the
 optimum from the singular values of A (the truncated-SVD error when L2 is 0)
 and the relative gap (loss - optimum) / optimum. The fit time leaves out
-reading the file and that SVD. The loss
-printed and stored as "loss" is summed in float64 from the final factors. The
-losses per epoch are those of the fit, in its working precision.
+reading the file and that SVD. The loss printed and stored as "loss" is summed
+in float64 from the final factors. The losses per epoch are those of the fit,
+in its working precision.
 
 Outputs, each written whole or not at all:
   PREFIX_U.csv       U, m rows and RANK columns
