@@ -50,7 +50,7 @@ warning), 1 when the fit diverges, 2 for invalid options or input.
 
 examples:
   gradfit factorise matrix.csv --rank 5 --out fit
-  gradfit factorise ratings.csv --rank 3 --missing nan --l2 0.1 --out fit
+  gradfit factorise scores.csv --rank 3 --missing nan --l2 0.1 --out fit
   gradfit factorise matrix.npy --rank 5 --optimizer adam --lr 0.01 --max-epochs 2000
 """
 
