@@ -13,9 +13,9 @@ SUBCOMMANDS = (report, factorise, complete, mlp)
 
 DESCRIPTION = """\
 Fit models by gradient descent with PyTorch autograd and check them against the
-closed form: low-rank factorisation A ~ U V^T against the truncated SVD, matrix
-completion of a ratings file, and small ReLU networks trained from raw tensors,
-many runs at once, with a diagnosis of the runs that fail.
+closed form or held-out data. The commands cover low-rank factorisation
+A ~ U V^T against the truncated SVD, matrix completion of a ratings file, and
+many small ReLU networks trained at once, with a diagnosis of the runs that fail.
 """
 
 EPILOG = """\
