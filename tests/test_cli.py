@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cli_helpers import assert_one_line_error, run_cli
-from gradfit.cli import build_parser
+from gradfit.cli import build_parser, main
 
 
 @pytest.fixture
@@ -42,11 +42,7 @@ def optional_arguments():
     ]
     for command, subparser in commands.choices.items():
         for action in subparser._actions:
-            if (
-                action.option_strings
-                and action.nargs != 0
-                and not action.required
-            ):
+            if action.option_strings and action.nargs != 0 and not action.required:
                 yield command, action
 
 
@@ -287,3 +283,22 @@ def test_failed_rename_names_destination(tmp_path):
         _io.write_text(target, "text")
     assert caught.value.filename == str(target)
     assert list(tmp_path.iterdir()) == [target]
+
+
+class ClosedPipe:
+    """A stdout whose reader has gone: every write raises BrokenPipeError."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        pass
+
+
+def test_closed_stdout_exits_quietly(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    status = main(["mlp", "--runs", "3", "--epochs", "2", "--out", str(tmp_path)])
+    assert status == 141
+    assert capsys.readouterr().err == ""
+    assert (tmp_path / "results.json").exists()
+    assert (tmp_path / "runs.csv").exists()

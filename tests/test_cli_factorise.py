@@ -73,6 +73,63 @@ def test_writes_factors_and_summary(tmp_path, capsys):
     assert "relative gap" in out
 
 
+@pytest.mark.parametrize("optimizer", ["scaledgd", "lbfgs"])
+def test_float32_loss_is_float64_residual(tmp_path, capsys, optimizer):
+    # Small noise on a large low-rank part: the float32 expansion of the loss
+    # is then off by more than the gap to the optimum.
+    g = np.random.default_rng(1)
+    A = g.normal(size=(60, 4)) @ g.normal(size=(4, 30))
+    A += 0.01 * g.normal(size=(60, 30))
+    np.save(tmp_path / "a.npy", A)
+    status, out, _ = run_cli(
+        capsys,
+        tmp_path / "a.npy",
+        "--rank",
+        4,
+        "--dtype",
+        "float32",
+        "--optimizer",
+        optimizer,
+        "--out",
+        tmp_path / "a",
+    )
+    assert status == 0
+    summary = json.loads((tmp_path / "a.json").read_text())
+    U = np.loadtxt(tmp_path / "a_U.csv", delimiter=",")
+    V = np.loadtxt(tmp_path / "a_V.csv", delimiter=",")
+    residual = np.sum((A - U @ V.T) ** 2)
+    assert summary["loss"] == pytest.approx(residual, rel=1e-6)
+    assert summary["optimum_gap"] >= 0
+    gap = (summary["loss"] - summary["optimum"]) / summary["optimum"]
+    assert summary["optimum_gap"] == pytest.approx(gap, rel=1e-12)
+    assert f"loss             {summary['loss']:.9g}" in out
+
+
+def test_help_names_every_summary_key(tmp_path, capsys):
+    low_rank_csv(tmp_path / "a.csv")
+    status, _, _ = run_cli(
+        capsys, tmp_path / "a.csv", "--rank", 3, "--out", tmp_path / "a"
+    )
+    assert status == 0
+    summary = json.loads((tmp_path / "a.json").read_text())
+    status, help_text, _ = run_cli(capsys, "--help")
+    assert status == 0
+    for key in summary:
+        assert key in help_text
+
+
+def test_l2_optimum_not_called_truncated_svd(tmp_path, capsys):
+    low_rank_csv(tmp_path / "a.csv")
+    status, out, _ = run_cli(
+        capsys, tmp_path / "a.csv", "--rank", 3, "--l2", 1, "--out", tmp_path / "a"
+    )
+    assert status == 0
+    summary = json.loads((tmp_path / "a.json").read_text())
+    assert f"optimum with l2  {summary['optimum']:.9g}" in out
+    assert "truncated SVD" not in out
+    assert summary["optimum_gap"] >= 0
+
+
 def test_missing_nan_fit(tmp_path, capsys):
     low_rank_csv(tmp_path / "b.csv", missing=0.2)
     status, out, err = run_cli(

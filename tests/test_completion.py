@@ -262,9 +262,10 @@ def test_callback_can_stop(noisy):
 
 
 def test_epoch_limit_warns(noisy):
-    with pytest.warns(ConvergenceWarning, match="max_epochs=1"):
+    with pytest.warns(ConvergenceWarning, match="max_epochs=1") as caught:
         model = fit_completion(noisy, 3, max_epochs=1)
     assert not model.converged
+    assert "raise l2=0.05" in str(caught[0].message)
 
 
 def test_overflow_raises_divergence():

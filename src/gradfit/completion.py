@@ -358,7 +358,8 @@ def fit_completion(
     if not converged and tol > 0 and len(losses) == max_epochs:
         warnings.warn(
             f"the objective changed by more than tol={tol:g} of its value in the last "
-            f"of max_epochs={max_epochs} epochs; raise max_epochs or tol",
+            f"of max_epochs={max_epochs} epochs; raise max_epochs or tol, or raise "
+            f"l2={l2:g} when many rows or columns have few ratings",
             ConvergenceWarning,
             stacklevel=2,
         )

@@ -89,12 +89,34 @@ def run_config(
     """Train ``runs`` networks of one configuration on ``split`` and diagnose them.
 
     ``split`` must already be scaled by the method ``config.scaling`` names. Every
-    configuration draws from a fresh generator seeded with ``seed``. ``exact``
-    is passed to ``train_batched``.
+    configuration draws from a fresh generator seeded with ``seed``.
+
+    Parameters
+    ----------
+    split : StudySplit
+        Training and validation rows, as ``iris_study_split`` or
+        ``split_labelled`` return them.
+    config : MLPConfig
+        Initialisation, bias start and optimiser of the networks.
+    runs : int
+        Number of networks K, >= 1.
+    hidden : sequence of int, default=(12,)
+    num_epochs : int, default=100
+    lr : float, default=0.01
+    seed : int, default=0
+    memory_budget : int, default=DEFAULT_MEMORY_BUDGET
+    callback : callable, optional
+    exact : bool, default=True
+        Passed to ``train_batched``, which describes them.
+    fail_below : float, default=DEFAULT_FAIL_BELOW
+        A run fails when its validation accuracy is below this, in [0, 1].
 
     Returns
     -------
     ConfigResult
+        ``training`` (BatchedTraining), ``diagnosis`` (RunDiagnosis) and
+        ``summary``, a dict of aggregates such as ``failure_rate`` and its
+        95 % Wilson interval ``failure_rate_ci95``.
     """
     training = train_batched(
         split.data_tr,

@@ -103,7 +103,21 @@ def accuracy(logits, targets):
 
 @dataclass(frozen=True)
 class StudySplit:
-    """Iris prepared as the study did it: shuffled, normalised and split 100 / 50."""
+    """Scaled training and validation rows of a labelled data set.
+
+    ``prepare_iris_study`` and ``iris_study_split`` return Iris split 100 / 50
+    as the study did it, and ``split_labelled`` any labelled table.
+
+    Attributes
+    ----------
+    data_tr : torch.Tensor, shape (N_tr, d), float
+    targets_tr : torch.Tensor, shape (N_tr,), int64
+        Class indices 0..c-1.
+    data_va : torch.Tensor, shape (N_va, d), float
+    targets_va : torch.Tensor, shape (N_va,), int64
+    class_names : tuple of str
+        ``class_names[k]`` is the label coded k.
+    """
 
     data_tr: torch.Tensor
     targets_tr: torch.Tensor
@@ -122,6 +136,9 @@ def prepare_iris_study(iris=None, n_train=100):
     the unbiased variance (divisor N - 1): the study divided by the variance,
     not the standard deviation, and that is kept here so its results come out.
     The first ``n_train`` rows train and the rest validate.
+
+    Returns a StudySplit: ``data_tr`` (n_train, 4), ``targets_tr`` (n_train,),
+    ``data_va``, ``targets_va`` and ``class_names``.
     """
     iris = load_iris() if iris is None else iris
     order = torch.from_numpy(np.random.RandomState(0).permutation(len(iris.labels)))
@@ -156,7 +173,8 @@ def repeat_training(split, runs=10, num_epochs=100, lr=0.01, *, callback=None):
     """Train ``runs`` networks in a row from the global generator and score each.
 
     Seed with ``torch.manual_seed`` first to reproduce a table. ``callback``,
-    if given, is called as ``callback(run_index)`` after each run.
+    if given, is called as ``callback(run_index)`` after each run, with
+    ``run_index`` counted from 0. Returns a list of ``runs`` RunAccuracy.
     """
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         raise InputError(f"runs={runs!r} is invalid; use an integer >= 1")

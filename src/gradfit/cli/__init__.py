@@ -1,10 +1,11 @@
 """The ``gradfit`` command line: report, factorise, complete and mlp subcommands."""
 
+import os
 import sys
 
 from ..errors import DivergenceError, InputError
 from . import complete, factorise, mlp, report
-from ._common import EXIT_FAILURE, EXIT_USAGE, CommandParser
+from ._common import EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_USAGE, CommandParser
 
 __all__ = ["build_parser", "main"]
 
@@ -12,9 +13,9 @@ SUBCOMMANDS = (report, factorise, complete, mlp)
 
 DESCRIPTION = """\
 Fit models by gradient descent with PyTorch autograd and check them against the
-closed form: low-rank factorisation A ~ U V^T against the truncated SVD, matrix
-completion of a ratings file, and small ReLU networks trained from raw tensors,
-many runs at once, with a diagnosis of the runs that fail.
+closed form or held-out data. The commands cover low-rank factorisation
+A ~ U V^T against the truncated SVD, matrix completion of a ratings file, and
+many small ReLU networks trained at once, with a diagnosis of the runs that fail.
 """
 
 EPILOG = """\
@@ -51,12 +52,30 @@ def _formatter(prog):
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
 
+def _silence_stdout():
+    """Point stdout at the null device, also at the file-descriptor level."""
+    devnull = open(os.devnull, "w")  # left open until the process exits
+    try:
+        os.dup2(devnull.fileno(), sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass
+    sys.stdout = devnull
+
+
 def main(argv=None):
     """Run the command line and return its exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.run(args) or 0
+        status = args.run(args) or 0
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # The reader of stdout has gone, as with 'gradfit mlp | head -1'. The
+        # output files are written by then; stdout is silenced so that the
+        # final flush at exit raises nothing.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except InputError as exc:
         print(f"gradfit {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

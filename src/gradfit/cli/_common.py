@@ -5,6 +5,7 @@ import math
 import sys
 
 __all__ = [
+    "EXIT_BROKEN_PIPE",
     "EXIT_FAILURE",
     "EXIT_USAGE",
     "CommandParser",
@@ -18,6 +19,9 @@ __all__ = [
 EXIT_USAGE = 2
 #: Exit status for a run that started and then failed, such as a divergence.
 EXIT_FAILURE = 1
+#: Exit status when the reader of stdout has gone, as a shell reports a
+#: process ended by SIGPIPE (128 + 13).
+EXIT_BROKEN_PIPE = 141
 
 
 class CommandParser(argparse.ArgumentParser):

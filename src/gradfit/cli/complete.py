@@ -28,7 +28,8 @@ of the biases and factors, divided by the number of training ratings.
 
 Files written to DIR: U.npy (m x R), V.npy (n x R), row_bias.npy (m),
 col_bias.npy (n), ids.json (row and column ids in the order of the arrays) and
-summary.json (test RMSE and MAE, epochs, losses and settings).
+summary.json (test_rmse, test_mae, test_ratings_with_unseen_id, n_train,
+n_test, mean, epochs, converged, losses and settings).
 
 example:
   gradfit complete ratings.csv --rank 10 --row userId --col movieId \\
@@ -98,8 +99,7 @@ def add_parser(commands, formatter):
         nargs=2,
         type=float,
         metavar=("LOW", "HIGH"),
-        help="rating scale; a rating outside it is an error (default: "
-        "no range check)",
+        help="rating scale; a rating outside it is an error (default: no range check)",
     )
     parser.add_argument(
         "--test-fraction",
@@ -201,6 +201,10 @@ def run(args):
                 callback=on_epoch,
             )
     scores = model.score(test, unknown="bias")
+    # The files come first, so a reader that closes stdout early, such as
+    # head, cannot keep them from being written.
+    if out is not None:
+        _write_model(out, model, scores, args, len(train), len(test))
 
     print(
         f"ratings       {len(ratings)} ({ratings.n_rows} rows x {ratings.n_cols} "
@@ -217,7 +221,6 @@ def run(args):
     for warning in caught:
         print(f"gradfit complete: warning: {warning.message}", file=sys.stderr)
     if out is not None:
-        _write_model(out, model, scores, args, len(train), len(test))
         print(f"wrote {out}")
     return 0
 

@@ -53,7 +53,9 @@ Scalings: variance ((x - mean) / variance, the study's), standard (z-score), non
 A run fails when its loss becomes non-finite or its validation accuracy is below
 --fail-below. One configuration of at most {MAX_RUNS_LISTED} runs prints one line
 per run, otherwise each configuration prints one line. --out DIR also writes
-results.json, runs.csv, accuracy_distribution.png and loss_curves.png.
+results.json (the settings, and per configuration the accuracy quantiles,
+failure counts and rate), runs.csv (one line per run with its diagnosis),
+accuracy_distribution.png and loss_curves.png.
 
 examples:
   gradfit mlp --runs 10 --seed 0
@@ -283,6 +285,12 @@ def run(args):
     finally:
         torch.set_num_threads(threads)
 
+    # The files come first, so a reader that closes stdout early, such as
+    # head, cannot keep them from being written.
+    paths = None
+    if out_dir is not None:
+        paths = write_outputs(out_dir, args, results, splits, class_names)
+
     if args.data is not None:
         print(
             "labels: "
@@ -292,8 +300,7 @@ def run(args):
         print(format_run_table(results[0]))
     else:
         print(format_config_table(results))
-    if out_dir is not None:
-        paths = write_outputs(out_dir, args, results, splits, class_names)
+    if paths is not None:
         print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
 
