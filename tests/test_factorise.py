@@ -342,3 +342,18 @@ def test_stalled_adam_returns_lowest_loss(small):
     direct = torch.sum((small - result.U @ result.V.T) ** 2).item()
     assert direct == pytest.approx(result.loss, rel=1e-9)
     assert abs(result.optimum_gap) <= 1e-6
+
+
+def test_float32_gap_summed_from_residual():
+    """The float32 loss expansion is off by ~1e-7 ||A||^2; the gap must not be."""
+    generator = torch.Generator().manual_seed(0)
+    A = torch.randn(60, 4, generator=generator) @ torch.randn(
+        4, 30, generator=generator
+    )
+    A += 0.01 * torch.randn(60, 30, generator=generator)
+    result = factorise(A, 4, dtype=torch.float32, seed=0)
+    assert result.optimum_gap >= -1e-9
+    assert result.optimum_gap < 1e-6
+    residual = A.double() - result.U.double() @ result.V.double().T
+    exact = torch.sum(residual * residual).item()
+    assert exact == pytest.approx(result.optimum * (1 + result.optimum_gap), rel=1e-9)

@@ -65,7 +65,10 @@ class FactorisationResult:
         The minimum of the objective over rank-``rank`` factors, from the
         singular values of A; None with missing entries or ``compare_svd=False``.
     optimum_gap : float or None
-        ``(loss - optimum) / optimum``; None when ``optimum`` is None or 0.
+        ``(loss - optimum) / optimum``, with the loss at the returned factors
+        summed from the residual in float64 rather than taken from ``losses``,
+        whose float32 values can be off by more than the gap. None when
+        ``optimum`` is None or 0.
     """
 
     U: torch.Tensor
@@ -246,13 +249,14 @@ def factorise(
     )
     wall_time = time.perf_counter() - start
 
-    root = math.sqrt(objective.scale)
-    U, V = U.detach() * root, V.detach() * root
     losses = tuple(objective.to_user_units(value) for value in monitor.losses)
     optimum = gap = None
     if compare_svd and objective.complete:
         optimum = _objective.optimum(A, rank, l2)
-        gap = (losses[-1] - optimum) / optimum if optimum > 0 else None
+        final = objective.to_user_units(objective.residual_loss(U, V))
+        gap = (final - optimum) / optimum if optimum > 0 else None
+    root = math.sqrt(objective.scale)
+    U, V = U.detach() * root, V.detach() * root
 
     if reason == "max_epochs":
         advice = "raise max_epochs or raise tol"

@@ -79,6 +79,23 @@ class Objective:
             value = value + self.l2 * penalty
         return value
 
+    def residual_loss(self, U, V):
+        """Return the normalised objective at (U, V) of a complete A, summed exactly.
+
+        Unlike ``loss``, which expands the square and so loses about float32's
+        epsilon times ||A||^2 in float32, this sums the squared residual in
+        float64, a block of rows at a time. It costs a pass over A in float64,
+        so ``factorise`` calls it once, for the gap to the optimum.
+        """
+        Ud, Vd = U.detach().double(), V.detach().double()
+        total = 0.0
+        for start in range(0, self.A.shape[0], _CHUNK_ROWS):
+            block = self.A[start : start + _CHUNK_ROWS].double() / self.scale
+            residual = block - Ud[start : start + _CHUNK_ROWS] @ Vd.T
+            total += torch.sum(residual * residual).item()
+        penalty = torch.sum(Ud * Ud).item() + torch.sum(Vd * Vd).item()
+        return total + self.l2 * penalty
+
     def to_user_units(self, loss):
         """Convert a normalised loss value (float) to the units of A squared."""
         return loss * self.scale**2
