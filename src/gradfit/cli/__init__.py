@@ -67,7 +67,8 @@ def main(argv=None):
             raise
         print(
             f"gradfit {args.command}: error: out of memory{_allocation(exc)}; "
-            "use smaller sizes, such as a lower --rank, --hidden or --runs",
+            "lower the sizes in the options, such as --rank, --hidden, --runs or "
+            "--epochs",
             file=sys.stderr,
         )
         return EXIT_FAILURE
