@@ -4,6 +4,7 @@ import csv
 import hashlib
 import io
 import math
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -234,6 +235,8 @@ def _parse_text_matrix(raw, path, missing):
         for line_no, row in enumerate(csv.reader(lines, delimiter=delimiter), start=1)
         if not _is_blank_line(row)
     ]
+    if rows and len(rows[0][1]) == 1:
+        _check_single_cell(rows[0][1][0], source, rows[0][0], delimiter)
     if rows and _is_header(rows[0][1]):
         rows = rows[1:]
     if not rows:
@@ -250,6 +253,8 @@ def _parse_text_matrix(raw, path, missing):
                 f"{source}, line {line_no}: found {len(row)} columns where the first "
                 f"data row has {width}; every row needs the same number of cells"
             )
+        if width == 1:
+            _check_single_cell(row[0], source, line_no, delimiter)
         values.append(
             [
                 _parse_float(c, source, line_no, j, allow_nan)
@@ -257,6 +262,28 @@ def _parse_text_matrix(raw, path, missing):
             ]
         )
     return np.array(values, dtype=np.float64)
+
+
+def _check_single_cell(cell, source, line_no, delimiter):
+    """Raise InputError for a one-cell row that another delimiter would split.
+
+    A file of numbers separated by semicolons, bars or spaces reads as one
+    column of text cells, so the error names the delimiter instead of the cell.
+    """
+    pieces = re.split(r"[;|\s]+", cell.strip())
+    if len(pieces) < 2:
+        return
+    for piece in pieces:
+        try:
+            float(piece)
+        except ValueError:
+            return
+    name = "a comma" if delimiter == "," else "a tab"
+    raise InputError(
+        f"{source}, line {line_no}: {cell!r} is one cell because the cells are "
+        f"split at {name}; save the file with commas (.csv) or tabs (.tsv) "
+        "between cells"
+    )
 
 
 def _is_blank_line(row):
