@@ -242,3 +242,16 @@ def test_failed_rename_names_destination(tmp_path):
         _io.write_text(target, "text")
     assert caught.value.filename == str(target)
     assert list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize("command", ["report", "factorise", "complete", "mlp"])
+@pytest.mark.parametrize("out", ["", " "])
+def test_blank_out_is_one_line(command, out, tmp_path):
+    args = {
+        "report": [],
+        "factorise": [tmp_path / "m.csv", "--rank", "1"],
+        "complete": [tmp_path / "r.csv", "--rank", "1"],
+        "mlp": [],
+    }[command]
+    status, _, err = run_cli(command, *args, "--out", out)
+    assert_one_line_error(status, err, 2, "argument --out", "empty or blank")

@@ -10,7 +10,7 @@ from .. import _io
 from ..completion import fit_completion, split_ratings
 from ..errors import ConvergenceWarning
 from ..ratings import DUPLICATE_POLICIES, read_ratings
-from ._common import positive_float, positive_int, progress, random_seed
+from ._common import output_path, positive_float, positive_int, progress, random_seed
 
 HELP = "complete a ratings matrix: fit biases and rank-R factors, report test RMSE"
 
@@ -151,6 +151,7 @@ def add_parser(commands, formatter):
     )
     parser.add_argument(
         "--out",
+        type=output_path,
         metavar="DIR",
         default=None,
         help="folder for the fitted model (default: write no files)",
