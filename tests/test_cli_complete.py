@@ -95,6 +95,12 @@ BAD_INPUTS = [
     ),
     ("n.csv", "", ("is empty",)),
     ("w.csv", "user,item,rating\nx,y,1,2\n", ("line 2", "found 4 cells")),
+    ("u.csv", "user,user,item,rating\na,b,x,1\n", ("names 'user' more than once",)),
+    (
+        "f.csv",
+        'user,item,rating\na,x,1\nb,"' + "y" * 200_000 + '",2\n',
+        ("line 3: the line is not valid CSV",),
+    ),
 ]
 
 

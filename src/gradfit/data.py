@@ -232,7 +232,7 @@ def _parse_text_matrix(raw, path, missing):
 
     rows = [
         (line_no, row)
-        for line_no, row in enumerate(csv.reader(lines, delimiter=delimiter), start=1)
+        for line_no, row in read_csv_lines(lines, delimiter, source)
         if not _is_blank_line(row)
     ]
     if rows and len(rows[0][1]) == 1:
@@ -284,6 +284,46 @@ def _check_single_cell(cell, source, line_no, delimiter):
         f"split at {name}; save the file with commas (.csv) or tabs (.tsv) "
         "between cells"
     )
+
+
+def read_csv_lines(lines, delimiter, source):
+    """Parse ``lines`` (without line ends) as CSV; return (line number, cells) pairs.
+
+    A quoted cell may not span lines: csv.reader would join the lines without
+    their line break and shift every later line number, so it raises
+    InputError naming the line where the quote opens.
+    """
+    reader = csv.reader(lines, delimiter=delimiter)
+    rows = []
+    line_no = 0
+    for row in csv_rows(reader, source):
+        if reader.line_num != line_no + 1:
+            raise InputError(
+                f"{source}, line {line_no + 1}: a quoted cell is not closed on its "
+                'line; add the closing " or remove the opening one'
+            )
+        line_no = reader.line_num
+        rows.append((line_no, row))
+    return rows
+
+
+def csv_rows(reader, source, first_line_no=1):
+    """Yield the rows of a csv.reader, raising InputError for a csv.Error.
+
+    ``first_line_no`` is the file's line number of the reader's first line.
+    """
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line_no = first_line_no + reader.line_num - 1
+            raise InputError(
+                f"{source}, line {line_no}: the line is not valid CSV "
+                f"({exc}); fix the line"
+            ) from None
+        yield row
 
 
 def _is_blank_line(row):

@@ -1,6 +1,5 @@
 """Labelled tables for the MLP: CSV reading, label coding, stratified split, scaling."""
 
-import csv
 import math
 import warnings
 from dataclasses import dataclass
@@ -9,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import IRIS_FEATURES, load_iris
+from .data import IRIS_FEATURES, load_iris, read_csv_lines
 from .errors import ConstantFeatureWarning, InputError
 from .mlp import StudySplit
 
@@ -318,12 +317,8 @@ def _read_rows(path):
     tab = path.suffix.lower() in (".tsv", ".tab") or (
         "\t" in first and "," not in first
     )
-    reader = csv.reader(lines, delimiter="\t" if tab else ",")
-    return [
-        (line_no, row)
-        for line_no, row in enumerate(reader, start=1)
-        if any(cell.strip() for cell in row)
-    ]
+    rows = read_csv_lines(lines, "\t" if tab else ",", source)
+    return [(line_no, row) for line_no, row in rows if any(c.strip() for c in row)]
 
 
 def _check_header(header, source):
