@@ -255,3 +255,9 @@ def test_blank_out_is_one_line(command, out, tmp_path):
     }[command]
     status, _, err = run_cli(command, *args, "--out", out)
     assert_one_line_error(status, err, 2, "argument --out", "empty or blank")
+
+
+def test_overlong_file_name_is_usage_error(tmp_path):
+    path = tmp_path / ("a" * 300 + ".csv")
+    status, _, err = run_cli("factorise", path, "--rank", "1")
+    assert_one_line_error(status, err, 2, "File name too long", "check the path")
