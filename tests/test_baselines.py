@@ -6,6 +6,7 @@ import scipy.linalg
 import torch
 
 from gradfit import (
+    InputError,
     best_linear_map,
     gd_factorise_ad,
     pca_projection,
@@ -75,3 +76,8 @@ def test_best_linear_map_recovers_rotation_and_scale():
         fit.scales, torch.tensor([2.5, 2.5], dtype=torch.float64), rtol=1e-12, atol=0
     )
     assert fit.reflection is False
+
+
+def test_principal_angles_rejects_row_mismatch():
+    with pytest.raises(InputError, match=r"X has shape \(5, 2\) and Y has shape"):
+        principal_angles(torch.randn(5, 2), torch.randn(4, 2))

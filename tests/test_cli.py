@@ -302,3 +302,22 @@ def test_closed_stdout_exits_quietly(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err == ""
     assert (tmp_path / "results.json").exists()
     assert (tmp_path / "runs.csv").exists()
+
+
+@pytest.mark.parametrize("command", ["report", "factorise", "complete", "mlp"])
+@pytest.mark.parametrize("out", ["", " "])
+def test_blank_out_is_one_line(command, out, tmp_path):
+    args = {
+        "report": [],
+        "factorise": [tmp_path / "m.csv", "--rank", "1"],
+        "complete": [tmp_path / "r.csv", "--rank", "1"],
+        "mlp": [],
+    }[command]
+    status, _, err = run_cli(command, *args, "--out", out)
+    assert_one_line_error(status, err, 2, "argument --out", "empty or blank")
+
+
+def test_overlong_file_name_is_usage_error(tmp_path):
+    path = tmp_path / ("a" * 300 + ".csv")
+    status, _, err = run_cli("factorise", path, "--rank", "1")
+    assert_one_line_error(status, err, 2, "File name too long", "check the path")

@@ -95,6 +95,12 @@ BAD_INPUTS = [
     ),
     ("n.csv", "", ("is empty",)),
     ("w.csv", "user,item,rating\nx,y,1,2\n", ("line 2", "found 4 cells")),
+    ("u.csv", "user,user,item,rating\na,b,x,1\n", ("names 'user' more than once",)),
+    (
+        "f.csv",
+        'user,item,rating\na,x,1\nb,"' + "y" * 200_000 + '",2\n',
+        ("line 3: the line is not valid CSV",),
+    ),
 ]
 
 
@@ -195,3 +201,12 @@ def test_overflow_exits_one(tmp_path):
     path.write_text("user,item,rating\n" + "\n".join(rows) + "\n")
     status, _, stderr = run_cli("complete", path, "--rank", 1, "--test-fraction", 0.2)
     assert_one_line_error(status, stderr, 1, "diverged", "float32")
+
+
+def test_rating_beyond_dtype_writes_nothing(tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("user,item,rating\na,x,1e300\nb,y,2\na,y,1\nb,x,3\n")
+    out = tmp_path / "model"
+    status, _, stderr = run_cli("complete", path, "--rank", 1, "--out", out)
+    assert_one_line_error(status, stderr, 2, "magnitude 1e+300", "float64")
+    assert not out.exists()

@@ -192,6 +192,12 @@ BAD_FILES = {
         "missing",
     ),
     "no header": ("1,2,3\n4,5,6\n", "3", "no header row", "naming the columns"),
+    "unclosed quote": (
+        'a,label\n1,x\n2,"y\n3,x\n4,y\n',
+        "label",
+        "line 3",
+        "quoted cell is not closed",
+    ),
     "feature beyond float32": (
         "a,label\n1,x\n1e300,x\n3,y\n4,y\n",
         "label",

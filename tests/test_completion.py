@@ -294,6 +294,7 @@ def test_overflow_raises_divergence():
         ({"rank": 1, "tol": -1}, "tol=-1"),
         ({"rank": 1, "device": "nowhere"}, "device='nowhere'"),
         ({"rank": 1, "seed": 1.5}, "seed=1.5"),
+        ({"rank": 1, "l2": 1e300}, r"l2=1e\+300 is beyond the torch.float32 range"),
     ],
 )
 def test_fit_rejects_bad_arguments(kwargs, fragment):
@@ -322,3 +323,26 @@ def test_split_seed_out_of_range(seed):
     )
     with pytest.raises(InputError, match=f"seed={seed} is out of range"):
         split_ratings(ratings, 0.5, seed=seed)
+
+
+def test_rating_beyond_float32_is_input_error():
+    ratings = tiny()
+    values = ratings.values.copy()
+    values[3] = -1e300
+    huge = Ratings(ratings.rows, ratings.cols, values, ratings.row_ids, ratings.col_ids)
+    with pytest.raises(InputError, match=r"magnitude 1e\+300 is beyond"):
+        fit_completion(huge, 1)
+
+
+def test_score_of_huge_error_is_finite():
+    model = fit_completion(tiny(), 1, max_epochs=3, tol=0)
+    far = Ratings(
+        np.array([0, 1]),
+        np.array([0, 0]),
+        np.array([1e200, 1e200]),
+        ("007", "7"),
+        ("x",),
+    )
+    scores = model.score(far)
+    assert scores.rmse == pytest.approx(1e200)
+    assert scores.mae == pytest.approx(1e200)

@@ -107,6 +107,10 @@ def test_read_missing_as_nan(tmp_path):
         ("x,y\n", "contains no data rows"),
         ("1,2,3\n", "contains a 1x3 matrix"),
         ("1\n2\n3\n", "contains a 3x1 matrix"),
+        ("1;2;3\n4;5;6\n", "line 1: '1;2;3' is one cell because .* at a comma"),
+        ("a b\n1 2\n3 4\n", "line 2: '1 2' is one cell"),
+        ('1,2\n3,"4\n5,6\n', "line 2: a quoted cell is not closed on its line"),
+        ('1,2\n3,"' + "4" * 200_000 + '"\n', "line 2: the line is not valid CSV"),
     ],
 )
 def test_read_matrix_rejects(tmp_path, content, fragment):

@@ -118,5 +118,12 @@ def test_gd_rejects_integer_matrix():
 def test_gd_rejects_nan_cell():
     A = torch.ones(6, 4)
     A[5, 1] = float("nan")
-    with pytest.raises(InputError, match=r"A\[5, 1\] is nan"):
+    with pytest.raises(InputError, match=r"A\[5, 1\] is nan, but A must be finite"):
         gd_factorise_ad(A, 2)
+    with pytest.raises(InputError, match=r"A\[5, 1\] is nan, but A must be finite"):
+        truncated_svd(A, 2)
+
+
+def test_squared_error_rejects_shape_mismatch():
+    with pytest.raises(InputError, match=r"A_hat has shape \(2, 2\)"):
+        squared_error(torch.eye(3), torch.eye(2))

@@ -191,3 +191,30 @@ def test_collapse_wording_follows_intervals():
     overlapping = _compared(_fake_result(15, 100, 0.09, 0.23), study)
     assert "overlaps" in overlapping
     assert "less often" not in overlapping
+
+
+@pytest.mark.parametrize(
+    ("labels", "kwargs", "error", "fragment"),
+    [
+        ([0, 1, 0, 1], {}, TypeError, "labels must be a torch.Tensor"),
+        (torch.tensor([0.0, 1.0]), {}, InputError, "1-D int64 tensor"),
+        (torch.tensor([0, 1, 0, 1]), {"seed": -1}, InputError, "seed=-1 is invalid"),
+        (torch.tensor([0, 1, 0, 1]), {"seed": 1.5}, InputError, "seed=1.5"),
+    ],
+)
+def test_stratified_split_rejects_bad_input(labels, kwargs, error, fragment):
+    with pytest.raises(error, match=fragment):
+        stratified_split(labels, 0.5, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("features", "kwargs", "error", "fragment"),
+    [
+        ([[1.0, 2.0], [3.0, 4.0]], {}, TypeError, "features must be a torch.Tensor"),
+        (torch.ones(3, 2, dtype=torch.int64), {}, InputError, "floating-point"),
+        (torch.ones(3, 2), {"feature_names": ["a"]}, InputError, "1 names for 2"),
+    ],
+)
+def test_scale_features_rejects_bad_input(features, kwargs, error, fragment):
+    with pytest.raises(error, match=fragment):
+        scale_features(features, "variance", **kwargs)

@@ -22,30 +22,39 @@ __all__ = [
 def ensure_dir(path):
     """Create folder ``path`` (and its parents) or raise InputError saying why not."""
     path = Path(path)
-    for folder in (path, *path.parents):
-        if folder == path and path.exists() and not path.is_dir():
-            raise InputError(
-                f"output folder {str(path)!r} is an existing file; choose a folder "
-                "you can write to"
-            )
-        if folder.exists() and not folder.is_dir():
-            raise InputError(
-                f"cannot create output folder {str(path)!r} because {str(folder)!r} "
-                "is a file; choose a folder you can write to"
-            )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(
-            f"cannot create output folder {str(path)!r}: {exc.strerror}; "
-            "choose a folder you can write to"
-        ) from None
+        raise InputError(_mkdir_failure(path, exc)) from None
     if not os.access(path, os.W_OK):
         raise InputError(
             f"output folder {str(path)!r} is not writable; "
             "choose a folder you can write to"
         )
     return path
+
+
+def _mkdir_failure(path, exc):
+    """Return the message for a failed ``mkdir``, naming a file in the way if any."""
+    for folder in (path, *path.parents):
+        try:
+            blocked = folder.exists() and not folder.is_dir()
+        except OSError:
+            continue
+        if blocked and folder == path:
+            return (
+                f"output folder {str(path)!r} is an existing file; choose a folder "
+                "you can write to"
+            )
+        if blocked:
+            return (
+                f"cannot create output folder {str(path)!r} because {str(folder)!r} "
+                "is a file; choose a folder you can write to"
+            )
+    return (
+        f"cannot create output folder {str(path)!r}: {exc.strerror}; "
+        "choose a folder you can write to"
+    )
 
 
 def check_output_files(paths):

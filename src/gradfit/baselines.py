@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import InputError
 from .lowrank import _check_problem
 
 __all__ = [
@@ -47,6 +48,11 @@ def principal_angles(X, Y):
     X has shape (m, p) and Y shape (m, q); the result has min(p, q) entries. An
     angle of 0 means the two column spaces share that direction.
     """
+    if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
+        raise InputError(
+            f"X has shape {tuple(X.shape)} and Y has shape {tuple(Y.shape)}; give "
+            "two matrices with the same number of rows"
+        )
     Qx, _ = torch.linalg.qr(X.double())
     Qy, _ = torch.linalg.qr(Y.double())
     cosines = torch.linalg.svdvals(Qx.T @ Qy).clamp(-1.0, 1.0)

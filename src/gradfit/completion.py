@@ -129,7 +129,12 @@ class CompletionModel:
         rows, cols = row_map[ratings.rows], col_map[ratings.cols]
         errors = self._predict_indices(rows, cols) - ratings.values
         n_unknown = int(np.count_nonzero((rows < 0) | (cols < 0)))
-        rmse = math.sqrt(float(np.mean(np.square(errors))))
+        # Squares of errors beyond about 1e154 overflow float64, so the root mean
+        # square is taken of the errors divided by the largest one.
+        peak = float(np.max(np.abs(errors)))
+        rmse = (
+            peak * math.sqrt(float(np.mean(np.square(errors / peak)))) if peak else 0.0
+        )
         return Scores(rmse, float(np.mean(np.abs(errors))), n_unknown)
 
     def _lookup(self, ids, known, kind, unknown):
@@ -416,6 +421,21 @@ def _check_seed(seed):
     return int(seed)
 
 
+def check_rating_range(ratings, dtype):
+    """Raise InputError if a rating's magnitude is beyond the range of ``dtype``.
+
+    Call it on all ratings before ``split_ratings``, because ``fit_completion``
+    checks only the training part that it receives.
+    """
+    limit = torch.finfo(dtype).max
+    peak = float(np.abs(ratings.values).max()) if len(ratings) else 0.0
+    if peak > limit:
+        raise InputError(
+            f"a rating of magnitude {peak:.3g} is beyond the {dtype} range (max "
+            f"{limit:.3g}); scale the ratings down or use dtype=torch.float64"
+        )
+
+
 def _check_fit_arguments(ratings, rank, l2, max_epochs, tol, lr, dtype, callback):
     if not isinstance(ratings, Ratings):
         raise TypeError(f"ratings must be a Ratings, got {type(ratings).__name__}")
@@ -445,6 +465,13 @@ def _check_fit_arguments(ratings, rank, l2, max_epochs, tol, lr, dtype, callback
         raise InputError(
             f"dtype={dtype!r} is invalid; use torch.float32 or torch.float64"
         )
+    limit = torch.finfo(dtype).max
+    if l2 > limit:
+        raise InputError(
+            f"l2={l2!r} is beyond the {dtype} range (max {limit:.3g}); use a smaller "
+            "l2 or dtype=torch.float64"
+        )
+    check_rating_range(ratings, dtype)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
 

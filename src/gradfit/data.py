@@ -4,6 +4,7 @@ import csv
 import hashlib
 import io
 import math
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -231,9 +232,11 @@ def _parse_text_matrix(raw, path, missing):
 
     rows = [
         (line_no, row)
-        for line_no, row in enumerate(csv.reader(lines, delimiter=delimiter), start=1)
+        for line_no, row in read_csv_lines(lines, delimiter, source)
         if not _is_blank_line(row)
     ]
+    if rows and len(rows[0][1]) == 1:
+        _check_single_cell(rows[0][1][0], source, rows[0][0], delimiter)
     if rows and _is_header(rows[0][1]):
         rows = rows[1:]
     if not rows:
@@ -250,6 +253,8 @@ def _parse_text_matrix(raw, path, missing):
                 f"{source}, line {line_no}: found {len(row)} columns where the first "
                 f"data row has {width}; every row needs the same number of cells"
             )
+        if width == 1:
+            _check_single_cell(row[0], source, line_no, delimiter)
         values.append(
             [
                 _parse_float(c, source, line_no, j, allow_nan)
@@ -257,6 +262,68 @@ def _parse_text_matrix(raw, path, missing):
             ]
         )
     return np.array(values, dtype=np.float64)
+
+
+def _check_single_cell(cell, source, line_no, delimiter):
+    """Raise InputError for a one-cell row that another delimiter would split.
+
+    A file of numbers separated by semicolons, bars or spaces reads as one
+    column of text cells, so the error names the delimiter instead of the cell.
+    """
+    pieces = re.split(r"[;|\s]+", cell.strip())
+    if len(pieces) < 2:
+        return
+    for piece in pieces:
+        try:
+            float(piece)
+        except ValueError:
+            return
+    name = "a comma" if delimiter == "," else "a tab"
+    raise InputError(
+        f"{source}, line {line_no}: {cell!r} is one cell because the cells are "
+        f"split at {name}; save the file with commas (.csv) or tabs (.tsv) "
+        "between cells"
+    )
+
+
+def read_csv_lines(lines, delimiter, source):
+    """Parse ``lines`` (without line ends) as CSV; return (line number, cells) pairs.
+
+    A quoted cell may not span lines: csv.reader would join the lines without
+    their line break and shift every later line number, so it raises
+    InputError naming the line where the quote opens.
+    """
+    reader = csv.reader(lines, delimiter=delimiter)
+    rows = []
+    line_no = 0
+    for row in csv_rows(reader, source):
+        if reader.line_num != line_no + 1:
+            raise InputError(
+                f"{source}, line {line_no + 1}: a quoted cell is not closed on its "
+                'line; add the closing " or remove the opening one'
+            )
+        line_no = reader.line_num
+        rows.append((line_no, row))
+    return rows
+
+
+def csv_rows(reader, source, first_line_no=1):
+    """Yield the rows of a csv.reader, raising InputError for a csv.Error.
+
+    ``first_line_no`` is the file's line number of the reader's first line.
+    """
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line_no = first_line_no + reader.line_num - 1
+            raise InputError(
+                f"{source}, line {line_no}: the line is not valid CSV "
+                f"({exc}); fix the line"
+            ) from None
+        yield row
 
 
 def _is_blank_line(row):

@@ -15,6 +15,11 @@ __all__ = ["gd_factorise_ad", "squared_error", "suggest_learning_rate"]
 
 def squared_error(A, A_hat):
     """Return the summed squared error ||A - A_hat||_F^2 as a 0-d tensor."""
+    if A.shape != A_hat.shape:
+        raise InputError(
+            f"A has shape {tuple(A.shape)} but A_hat has shape "
+            f"{tuple(A_hat.shape)}; give two matrices of the same shape"
+        )
     return ((A - A_hat) ** 2).sum()
 
 
@@ -114,8 +119,8 @@ def _check_problem(A, rank):
     if not bool(finite.all()):
         i, j = (int(k) for k in torch.nonzero(~finite)[0])
         raise InputError(
-            f"A[{i}, {j}] is {A[i, j].item()}; gd_factorise_ad needs a finite matrix, "
-            "so replace the cell or use factorise with missing='nan'"
+            f"A[{i}, {j}] is {A[i, j].item()}, but A must be finite; replace the "
+            "cell, or use factorise with missing='nan' to treat NaN as missing"
         )
     m, n = A.shape
     if isinstance(rank, bool) or not isinstance(rank, int):

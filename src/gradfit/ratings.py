@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data import csv_rows
 from .errors import InputError
 
 __all__ = ["DUPLICATE_POLICIES", "Ratings", "read_ratings"]
@@ -281,7 +282,8 @@ class _TripleParser:
             )
         if self.delimiter is None:
             self.delimiter = self._guess_delimiter(line)
-        return next(csv.reader([line], delimiter=self.delimiter))
+        reader = csv.reader([line], delimiter=self.delimiter)
+        return next(csv_rows(reader, self.source, self.line_no))
 
     def _guess_delimiter(self, header):
         suffix = Path(self.source).suffix.lower()
@@ -303,6 +305,12 @@ class _TripleParser:
                 + " or ".join(repr(m) for m in missing)
                 + f" (columns found: {shown}, delimiter {self.delimiter!r}); "
                 "name the columns with row=, col=, value= (--row, --col, --value)"
+            )
+        repeated = [name for name in self.names if found.count(name) > 1]
+        if repeated:
+            raise InputError(
+                f"{self.source}: the header names {repeated[0]!r} more than once; "
+                "give each column its own name"
             )
         return [found.index(name) for name in self.names]
 
@@ -336,7 +344,7 @@ class _TripleParser:
         reader = csv.reader(lines, delimiter=self.delimiter)
         fields, line_nos = [], []
         start = first_line_no
-        for cells in reader:
+        for cells in csv_rows(reader, self.source, first_line_no):
             if any(c.strip() for c in cells):
                 if len(cells) != self.width:
                     self._raise_bad_width(start, len(cells))

@@ -1,6 +1,5 @@
 """Labelled tables for the MLP: CSV reading, label coding, stratified split, scaling."""
 
-import csv
 import math
 import warnings
 from dataclasses import dataclass
@@ -9,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import IRIS_FEATURES, load_iris
+from .data import IRIS_FEATURES, load_iris, read_csv_lines
 from .errors import ConstantFeatureWarning, InputError
 from .mlp import StudySplit
 
@@ -78,6 +77,21 @@ def scale_features(features, scaling, *, reference=None, feature_names=None):
         raise InputError(
             f"scaling={scaling!r} is not a known choice; use one of "
             f"{', '.join(FEATURE_SCALINGS)}"
+        )
+    if not isinstance(features, torch.Tensor):
+        raise TypeError(
+            f"features must be a torch.Tensor, got {type(features).__name__}; "
+            "convert it with torch.as_tensor"
+        )
+    if features.ndim != 2 or not features.is_floating_point():
+        raise InputError(
+            "features must be a floating-point (n, d) tensor, got shape "
+            f"{tuple(features.shape)} and dtype {features.dtype}"
+        )
+    if feature_names is not None and len(feature_names) != features.shape[1]:
+        raise InputError(
+            f"feature_names has {len(feature_names)} names for "
+            f"{features.shape[1]} feature columns; give one name per column"
         )
     if scaling == "none":
         return features.clone()
@@ -244,11 +258,27 @@ def stratified_split(labels, validation_fraction=1 / 3, seed=0, class_names=None
     train_rows, validation_rows : torch.Tensor, int64
         Row indices in shuffled order.
     """
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(
+            f"labels must be a torch.Tensor, got {type(labels).__name__}; convert "
+            "it with torch.as_tensor"
+        )
+    if labels.ndim != 1 or labels.dtype != torch.int64 or len(labels) == 0:
+        raise InputError(
+            "labels must be a non-empty 1-D int64 tensor of class indices, got shape "
+            f"{tuple(labels.shape)} and dtype {labels.dtype}"
+        )
     if not 0 < validation_fraction < 1:
         raise InputError(
             f"validation_fraction={validation_fraction!r} is invalid; use a number "
             "strictly between 0 and 1"
         )
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, (int, np.integer))
+        or not 0 <= seed < 2**64
+    ):
+        raise InputError(f"seed={seed!r} is invalid; use an integer in [0, 2**64)")
     n_classes = int(labels.max()) + 1
     names = class_names or [str(k) for k in range(n_classes)]
     if n_classes < 2 or len(labels.unique()) < 2:
@@ -332,12 +362,8 @@ def _read_rows(path):
     tab = path.suffix.lower() in (".tsv", ".tab") or (
         "\t" in first and "," not in first
     )
-    reader = csv.reader(lines, delimiter="\t" if tab else ",")
-    return [
-        (line_no, row)
-        for line_no, row in enumerate(reader, start=1)
-        if any(cell.strip() for cell in row)
-    ]
+    rows = read_csv_lines(lines, "\t" if tab else ",", source)
+    return [(line_no, row) for line_no, row in rows if any(c.strip() for c in row)]
 
 
 def _check_header(header, source):

@@ -1,5 +1,6 @@
 """The ``gradfit`` command line: report, factorise, complete and mlp subcommands."""
 
+import errno
 import os
 import sys
 
@@ -10,6 +11,19 @@ from ._common import EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_USAGE, CommandParser
 __all__ = ["build_parser", "main"]
 
 SUBCOMMANDS = (report, factorise, complete, mlp)
+
+# Errors that a path given on the command line causes, so exit status 2 applies.
+# Others, such as a full disk, fail a valid run and exit 1.
+PATH_ERRORS = frozenset(
+    (
+        errno.ENAMETOOLONG,
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.ELOOP,
+        errno.EACCES,
+    )
+)
 
 DESCRIPTION = """\
 Fit models by gradient descent with PyTorch autograd and check them against the
@@ -87,12 +101,19 @@ def main(argv=None):
             raise
         print(
             f"gradfit {args.command}: error: out of memory{_allocation(exc)}; "
-            "use smaller sizes, such as a lower --rank, --hidden or --runs",
+            "lower the sizes in the options, such as --rank, --hidden, --runs or "
+            "--epochs",
             file=sys.stderr,
         )
         return EXIT_FAILURE
     except OSError as exc:
         name = f" {exc.filename!r}" if exc.filename else ""
+        if exc.errno in PATH_ERRORS:
+            print(
+                f"gradfit {args.command}: error: {exc.strerror}{name}; check the path",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         print(
             f"gradfit {args.command}: error: {exc.strerror or exc}{name}",
             file=sys.stderr,

@@ -9,6 +9,7 @@ __all__ = [
     "EXIT_FAILURE",
     "EXIT_USAGE",
     "CommandParser",
+    "output_path",
     "positive_float",
     "positive_int",
     "progress",
@@ -60,6 +61,15 @@ def positive_float(text):
             f"{text!r} is not positive and finite; use a positive number"
         )
     return value
+
+
+def output_path(text):
+    """Parse an output path for argparse, rejecting an empty or blank one."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is empty or blank; give a folder or file name such as out"
+        )
+    return text
 
 
 def random_seed(text):

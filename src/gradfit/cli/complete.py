@@ -1,5 +1,6 @@
 """``gradfit complete``: fit the biased matrix-factorisation model to a ratings file."""
 
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -7,10 +8,10 @@ from pathlib import Path
 import torch
 
 from .. import _io
-from ..completion import fit_completion, split_ratings
+from ..completion import check_rating_range, fit_completion, split_ratings
 from ..errors import ConvergenceWarning
 from ..ratings import DUPLICATE_POLICIES, read_ratings
-from ._common import positive_float, positive_int, progress, random_seed
+from ._common import output_path, positive_float, positive_int, progress, random_seed
 
 HELP = "complete a ratings matrix: fit biases and rank-R factors, report test RMSE"
 
@@ -155,6 +156,7 @@ def add_parser(commands, formatter):
     )
     parser.add_argument(
         "--out",
+        type=output_path,
         metavar="DIR",
         default=None,
         help="folder for the fitted model (default: write no files)",
@@ -174,6 +176,7 @@ def run(args):
         duplicates=args.duplicates,
         scale=args.scale,
     )
+    check_rating_range(ratings, getattr(torch, args.dtype))
     train, test = split_ratings(ratings, args.test_fraction, seed=args.seed)
     # Created after the file is read, so that a bad file leaves no empty folder.
     out = _io.ensure_dir(args.out) if args.out is not None else None
@@ -232,43 +235,49 @@ def _write_model(out, model, scores, args, n_train, n_test):
         "row_bias.npy": model.row_bias,
         "col_bias.npy": model.col_bias,
     }
+    ids = {
+        "row_ids": list(model.row_ids),
+        "col_ids": list(model.col_ids),
+    }
+    summary = _summary(model, scores, args, n_train, n_test)
+    # Both documents are rendered before the first file is written, so a value
+    # that JSON cannot hold leaves no partial set of outputs.
+    texts = {
+        name: json.dumps(document, indent=2, allow_nan=False) + "\n"
+        for name, document in (("ids.json", ids), ("summary.json", summary))
+    }
     for name, tensor in arrays.items():
         _io.save_npy(out / name, tensor.cpu().numpy())
-    _io.write_json(
-        out / "ids.json",
-        {
-            "row_ids": list(model.row_ids),
-            "col_ids": list(model.col_ids),
+    for name, text in texts.items():
+        _io.write_text(out / name, text)
+
+
+def _summary(model, scores, args, n_train, n_test):
+    return {
+        "test_rmse": scores.rmse,
+        "test_mae": scores.mae,
+        "test_ratings_with_unseen_id": scores.n_unknown,
+        "n_train": n_train,
+        "n_test": n_test,
+        "mean": model.mean,
+        "epochs": len(model.losses),
+        "converged": model.converged,
+        "losses": model.losses,
+        "settings": {
+            "ratings": str(Path(args.ratings)),
+            "rank": args.rank,
+            "row": args.row,
+            "col": args.col,
+            "value": args.value,
+            "duplicates": args.duplicates,
+            "scale": args.scale,
+            "test_fraction": args.test_fraction,
+            "max_epochs": args.max_epochs,
+            "tol": args.tol,
+            "lr": args.lr,
+            "l2": args.l2,
+            "seed": args.seed,
+            "dtype": args.dtype,
+            "device": args.device,
         },
-    )
-    _io.write_json(
-        out / "summary.json",
-        {
-            "test_rmse": scores.rmse,
-            "test_mae": scores.mae,
-            "test_ratings_with_unseen_id": scores.n_unknown,
-            "n_train": n_train,
-            "n_test": n_test,
-            "mean": model.mean,
-            "epochs": len(model.losses),
-            "converged": model.converged,
-            "losses": model.losses,
-            "settings": {
-                "ratings": str(Path(args.ratings)),
-                "rank": args.rank,
-                "row": args.row,
-                "col": args.col,
-                "value": args.value,
-                "duplicates": args.duplicates,
-                "scale": args.scale,
-                "test_fraction": args.test_fraction,
-                "max_epochs": args.max_epochs,
-                "tol": args.tol,
-                "lr": args.lr,
-                "l2": args.l2,
-                "seed": args.seed,
-                "dtype": args.dtype,
-                "device": args.device,
-            },
-        },
-    )
+    }

@@ -16,7 +16,7 @@ from .._factorise import factorise
 from .._steps import OPTIMIZERS
 from ..data import read_matrix
 from ..errors import ConvergenceWarning, DivergenceError
-from ._common import positive_float, positive_int, progress, random_seed
+from ._common import output_path, positive_float, positive_int, progress, random_seed
 
 HELP = "factorise a numeric CSV, TSV or .npy matrix as A ~ U V^T"
 
@@ -136,6 +136,7 @@ def add_parser(commands, formatter):
 
     parser.add_argument(
         "--out",
+        type=output_path,
         metavar="PREFIX",
         default=None,
         help="write PREFIX_U.csv, PREFIX_V.csv and PREFIX.json; a PREFIX "

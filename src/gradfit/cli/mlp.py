@@ -21,7 +21,7 @@ from ..tabular import (
     read_labelled_csv,
     split_labelled,
 )
-from ._common import positive_float, positive_int, progress, random_seed
+from ._common import output_path, positive_float, positive_int, progress, random_seed
 
 #: Files that --out DIR receives, in the order they are written.
 OUTPUT_FILES = (
@@ -166,6 +166,7 @@ def add_parser(commands, formatter):
 
     parser.add_argument(
         "--out",
+        type=output_path,
         metavar="DIR",
         default=None,
         help="write results.json, runs.csv and two PNG figures into DIR, "

@@ -1,7 +1,7 @@
 """``gradfit report``: reproduce the Iris study and write it as a report."""
 
 from ..report import SECTIONS, ReportOptions, write_report
-from ._common import positive_int, progress, random_seed
+from ._common import output_path, positive_int, progress, random_seed
 
 HELP = "reproduce the Iris autograd study and write a report (Markdown, HTML, JSON)"
 
@@ -25,6 +25,7 @@ def add_parser(commands, formatter):
     )
     parser.add_argument(
         "--out",
+        type=output_path,
         metavar="DIR",
         default="report",
         help="output folder, created if missing (default: %(default)s)",
