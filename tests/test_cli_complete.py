@@ -1,31 +1,9 @@
-import contextlib
-import io
 import json
 
 import numpy as np
 import pytest
 
-from gradfit.cli import main
-
-
-def run_cli(*args):
-    """Return ``(status, stdout, stderr)`` of ``gradfit ARGS`` run in-process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = main([str(a) for a in args])
-        except SystemExit as exc:
-            status = exc.code
-    return status, out.getvalue(), err.getvalue()
-
-
-def assert_one_line_error(status, stderr, expected_status, *fragments):
-    assert status == expected_status, stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+from cli_helpers import assert_one_line_error, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -209,4 +187,14 @@ def test_rating_beyond_dtype_writes_nothing(tmp_path):
     out = tmp_path / "model"
     status, _, stderr = run_cli("complete", path, "--rank", 1, "--out", out)
     assert_one_line_error(status, stderr, 2, "magnitude 1e+300", "float64")
+    assert not out.exists()
+
+
+def test_bad_rank_leaves_no_folder(tmp_path):
+    path = tmp_path / "r.csv"
+    rows = [f"u{k % 7},i{k % 5},{k % 4 + 1}" for k in range(35)]
+    path.write_text("user,item,rating\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "model"
+    status, _, err = run_cli("complete", path, "--rank", "1000", "--out", out)
+    assert_one_line_error(status, err, 2, "rank=1000 is out of range")
     assert not out.exists()

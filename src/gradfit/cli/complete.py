@@ -8,7 +8,12 @@ from pathlib import Path
 import torch
 
 from .. import _io
-from ..completion import check_rating_range, fit_completion, split_ratings
+from ..completion import (
+    _check_fit_arguments,
+    check_rating_range,
+    fit_completion,
+    split_ratings,
+)
 from ..errors import ConvergenceWarning
 from ..ratings import DUPLICATE_POLICIES, read_ratings
 from ._common import output_path, positive_float, positive_int, progress, random_seed
@@ -176,9 +181,14 @@ def run(args):
         duplicates=args.duplicates,
         scale=args.scale,
     )
-    check_rating_range(ratings, getattr(torch, args.dtype))
+    dtype = getattr(torch, args.dtype)
+    check_rating_range(ratings, dtype)
     train, test = split_ratings(ratings, args.test_fraction, seed=args.seed)
-    # Created after the file is read, so that a bad file leaves no empty folder.
+    # The folder is created only once the file and the fit's arguments have
+    # passed their checks, so that bad input leaves no empty folder behind.
+    _check_fit_arguments(
+        train, args.rank, args.l2, args.max_epochs, args.tol, args.lr, dtype, None
+    )
     out = _io.ensure_dir(args.out) if args.out is not None else None
     if out is not None:
         _io.check_output_files(out / name for name in OUTPUT_FILES)
@@ -199,7 +209,7 @@ def run(args):
                 tol=args.tol,
                 lr=args.lr,
                 seed=args.seed,
-                dtype=getattr(torch, args.dtype),
+                dtype=dtype,
                 device=args.device,
                 callback=on_epoch,
             )
