@@ -6,6 +6,7 @@ from gradfit import (
     InputError,
     gd_factorise_ad,
     squared_error,
+    suggest_learning_rate,
     truncated_svd,
 )
 
@@ -127,3 +128,18 @@ def test_gd_rejects_nan_cell():
 def test_squared_error_rejects_shape_mismatch():
     with pytest.raises(InputError, match=r"A_hat has shape \(2, 2\)"):
         squared_error(torch.eye(3), torch.eye(2))
+
+
+def test_suggest_learning_rate_rejects_nan():
+    A = torch.ones(4, 3)
+    A[1, 2] = float("nan")
+    with pytest.raises(InputError, match="A contains NaN or infinite entries"):
+        suggest_learning_rate(A, torch.ones(4, 1), torch.ones(3, 1))
+
+
+def test_suggest_learning_rate_value():
+    A = torch.diag(torch.tensor([4.0, 1.0]))
+    U0 = torch.ones(2, 1)
+    V0 = torch.ones(2, 1)
+    # s = max(||U0||^2 = 2, ||V0||^2 = 2, ||A||_2 = 4) = 4, so 1 / (8 * 4).
+    assert suggest_learning_rate(A, U0, V0) == pytest.approx(1 / 32, rel=1e-12)

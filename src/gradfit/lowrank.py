@@ -99,6 +99,12 @@ def suggest_learning_rate(A, U0, V0):
     factors' squared norms stay below s = max(||U0||_2^2, ||V0||_2^2, ||A||_2),
     which bounds the constant by about 8 s; the suggestion is 1 / (8 s).
     """
+    for name, matrix in (("A", A), ("U0", U0), ("V0", V0)):
+        if not bool(torch.isfinite(matrix).all()):
+            raise InputError(
+                f"{name} contains NaN or infinite entries, so no step size can be "
+                "estimated; replace them with finite numbers"
+            )
     with torch.no_grad():
         s = max(
             torch.linalg.matrix_norm(U0.double(), ord=2).item() ** 2,
