@@ -140,17 +140,7 @@ def prepare_iris_study(iris=None, n_train=100):
     Returns a StudySplit: ``data_tr`` (n_train, 4), ``targets_tr`` (n_train,),
     ``data_va``, ``targets_va`` and ``class_names``.
     """
-    iris = load_iris() if iris is None else iris
-    order = torch.from_numpy(np.random.RandomState(0).permutation(len(iris.labels)))
-    features = iris.features[order]
-    original = iris.labels[order]
-
-    first_seen = list(dict.fromkeys(original.tolist()))
-    relabel = torch.empty(len(iris.class_names), dtype=torch.int64)
-    relabel[torch.tensor(first_seen)] = torch.arange(len(first_seen))
-    labels = relabel[original]
-    class_names = tuple(iris.class_names[k] for k in first_seen)
-
+    features, labels, class_names = shuffle_iris_as_study(iris)
     normalised = (features - features.mean(dim=0)) / features.var(dim=0)
     return StudySplit(
         normalised[:n_train],
@@ -159,6 +149,25 @@ def prepare_iris_study(iris=None, n_train=100):
         labels[n_train:],
         class_names,
     )
+
+
+def shuffle_iris_as_study(iris=None):
+    """Return the Iris rows in the study's order, with classes renumbered.
+
+    Rows are reordered by ``numpy.random.RandomState(0).permutation(150)`` and
+    classes numbered in order of first appearance after the shuffle. Returns
+    ``(features, labels, class_names)``, shapes (150, 4) and (150,).
+    """
+    iris = load_iris() if iris is None else iris
+    order = torch.from_numpy(np.random.RandomState(0).permutation(len(iris.labels)))
+    features = iris.features[order]
+    original = iris.labels[order]
+
+    first_seen = list(dict.fromkeys(original.tolist()))
+    relabel = torch.empty(len(iris.class_names), dtype=torch.int64)
+    relabel[torch.tensor(first_seen)] = torch.arange(len(first_seen))
+    class_names = tuple(iris.class_names[k] for k in first_seen)
+    return features, relabel[original], class_names
 
 
 @dataclass(frozen=True)

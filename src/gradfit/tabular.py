@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import IRIS_FEATURES, load_iris, read_csv_lines
+from .data import IRIS_FEATURES, read_csv_lines
 from .errors import ConstantFeatureWarning, InputError
-from .mlp import StudySplit
+from .mlp import StudySplit, shuffle_iris_as_study
 
 # Features are stored as float32, so larger magnitudes would become infinite.
 FLOAT32_MAX = torch.finfo(torch.float32).max
@@ -144,17 +144,7 @@ def iris_study_split(scaling="variance", iris=None, n_train=100):
     first ``n_train`` rows train. With ``scaling="variance"`` the result equals
     ``prepare_iris_study()``.
     """
-    iris = load_iris() if iris is None else iris
-    order = torch.from_numpy(np.random.RandomState(0).permutation(len(iris.labels)))
-    features = iris.features[order]
-    original = iris.labels[order]
-
-    first_seen = list(dict.fromkeys(original.tolist()))
-    relabel = torch.empty(len(iris.class_names), dtype=torch.int64)
-    relabel[torch.tensor(first_seen)] = torch.arange(len(first_seen))
-    labels = relabel[original]
-    class_names = tuple(iris.class_names[k] for k in first_seen)
-
+    features, labels, class_names = shuffle_iris_as_study(iris)
     scaled = scale_features(features, scaling, feature_names=IRIS_FEATURES)
     return StudySplit(
         scaled[:n_train],
