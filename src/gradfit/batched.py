@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ._validate import check_learning_rate, check_positive_int, is_positive_int
 from .errors import InputError
 
 __all__ = [
@@ -447,10 +448,6 @@ def _check_choice(name, value, choices):
         )
 
 
-def _is_positive_int(value):
-    return not isinstance(value, bool) and isinstance(value, int) and value >= 1
-
-
 def check_training_data(data, targets):
     """Raise TypeError or InputError unless data and targets can train a classifier.
 
@@ -498,23 +495,14 @@ def _check_training_inputs(data, targets, K, hidden, num_epochs, lr, memory_budg
         ("num_epochs", num_epochs),
         ("memory_budget", memory_budget),
     ):
-        if not _is_positive_int(value):
-            raise InputError(f"{name}={value!r} is invalid; use an integer >= 1")
+        check_positive_int(name, value)
     if (
         not isinstance(hidden, (tuple, list))
         or not hidden
-        or not all(_is_positive_int(h) for h in hidden)
+        or not all(is_positive_int(h) for h in hidden)
     ):
         raise InputError(
             f"hidden={hidden!r} is invalid; give one or more layer widths, each an "
             "integer >= 1"
         )
-    if (
-        isinstance(lr, bool)
-        or not isinstance(lr, (int, float))
-        or not math.isfinite(lr)
-        or lr <= 0
-    ):
-        raise InputError(
-            f"lr={lr!r} is invalid; use a positive finite number such as 0.01"
-        )
+    check_learning_rate(lr)

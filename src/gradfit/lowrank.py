@@ -8,6 +8,7 @@ import math
 
 import torch
 
+from ._validate import check_learning_rate, check_positive_int
 from .errors import DivergenceError, InputError
 
 __all__ = ["gd_factorise_ad", "squared_error", "suggest_learning_rate"]
@@ -140,18 +141,5 @@ def _check_problem(A, rank):
 
 
 def _check_epochs_lr(num_epochs, lr):
-    if (
-        isinstance(num_epochs, bool)
-        or not isinstance(num_epochs, int)
-        or num_epochs < 1
-    ):
-        raise InputError(f"num_epochs={num_epochs!r} is invalid; use an integer >= 1")
-    if (
-        isinstance(lr, bool)
-        or not isinstance(lr, (int, float))
-        or not math.isfinite(lr)
-        or lr <= 0
-    ):
-        raise InputError(
-            f"lr={lr!r} is invalid; use a positive finite number such as 0.01"
-        )
+    check_positive_int("num_epochs", num_epochs)
+    check_learning_rate(lr)

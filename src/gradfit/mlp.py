@@ -1,12 +1,12 @@
 """The study's 4-12-3 ReLU network, written with raw tensors and trained by autograd."""
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._validate import check_learning_rate, check_positive_int
 from .batched import check_training_data
 from .data import load_iris
 from .errors import InputError
@@ -53,16 +53,8 @@ def train_mlp(data_tr, targets_tr, num_epochs=100, lr=0.01):
         Detached weights, shapes (d, 12), (12, c), () and ().
     """
     check_training_data(data_tr, targets_tr)
-    if (
-        isinstance(num_epochs, bool)
-        or not isinstance(num_epochs, int)
-        or num_epochs < 1
-    ):
-        raise InputError(f"num_epochs={num_epochs!r} is invalid; use an integer >= 1")
-    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise InputError(
-            f"lr={lr!r} is invalid; use a positive finite number such as 0.01"
-        )
+    check_positive_int("num_epochs", num_epochs)
+    check_learning_rate(lr)
 
     n_features = data_tr.shape[1]
     n_classes = int(targets_tr.max()) + 1
@@ -185,8 +177,7 @@ def repeat_training(split, runs=10, num_epochs=100, lr=0.01, *, callback=None):
     if given, is called as ``callback(run_index)`` after each run, with
     ``run_index`` counted from 0. Returns a list of ``runs`` RunAccuracy.
     """
-    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
-        raise InputError(f"runs={runs!r} is invalid; use an integer >= 1")
+    check_positive_int("runs", runs)
     results = []
     for k in range(runs):
         W1, W2, b1, b2 = train_mlp(split.data_tr, split.targets_tr, num_epochs, lr)
