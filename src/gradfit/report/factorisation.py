@@ -117,7 +117,7 @@ def _pca_blocks(p, pca_png):
             "(a) PCA projection from the SVD, (b) rows of U from gradient descent.",
         ),
         Paragraph(
-            f"The least-squares map M with U M ≈ PCA projection is "
+            f"The least-squares map M with U M ≈ P, where P is the PCA projection, is "
             f"[[{M[0][0]:.4f}, {M[0][1]:.4f}], [{M[1][0]:.4f}, {M[1][1]:.4f}]]. "
             f"Its polar decomposition is {rotation} combined with stretches of "
             f"{scales} along its principal axes. The relative residual "
