@@ -108,3 +108,7 @@ def test_report_summary_printed(tmp_path, capsys):
     assert "GD loss" in out
     assert "truncated SVD      15.2288" in out
     assert out.count("\n") > 8
+    assert "failure rate over 20 runs per configuration" in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    study = results["collapse"]["configurations"][0]
+    assert f"{study['name']:<30} {study['failure_rate']:6.1%}" in out

@@ -93,5 +93,14 @@ def summary(results, out_dir):
             f"  {name:>4}  {s['train_accuracy'][name]:6.3f}  "
             f"{s['validation_accuracy'][name]:6.3f}"
         )
+    collapse = results.get("collapse")
+    if collapse is not None:
+        lines += ["", f"failure rate over {collapse['runs']} runs per configuration"]
+        for config in collapse["configurations"]:
+            low, high = config["failure_rate_ci95"]
+            lines.append(
+                f"  {config['name']:<30} {config['failure_rate']:6.1%}"
+                f"  [95 % CI {low:.1%} to {high:.1%}]"
+            )
     lines += ["", f"wrote {out_dir}/report.md, report.html, results.json and figures"]
     return "\n".join(lines)
