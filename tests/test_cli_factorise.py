@@ -287,6 +287,7 @@ def test_rank_out_of_range_exits_2(tmp_path, capsys):
         ("--lr", "fast", "argument --lr: 'fast' is not a number"),
         ("--tol", "-1", "argument --tol: '-1' is not finite and >= 0"),
         ("--optimizer", "sgd", "argument --optimizer: invalid choice: 'sgd'"),
+        ("--init", "svd", "argument --init: invalid choice: 'svd'"),
         ("--seed", "-3", "argument --seed: '-3' is out of range"),
     ],
 )
@@ -378,3 +379,22 @@ def test_entry_point_exit_status_without_traceback(tmp_path):
     assert process.returncode == 2
     assert process.stdout == ""
     assert_one_line_error(process.stderr, "'x' is not a number")
+
+
+def test_spectral_init_reaches_optimum(tmp_path, capsys):
+    low_rank_csv(tmp_path / "a.csv")
+    status, _, err = run_cli(
+        capsys,
+        tmp_path / "a.csv",
+        "--rank",
+        3,
+        "--init",
+        "spectral",
+        "--out",
+        tmp_path / "fit",
+    )
+    assert status == 0, err
+    summary = json.loads((tmp_path / "fit.json").read_text())
+    assert summary["settings"]["init"] == "spectral"
+    assert summary["optimum_gap"] < 1e-6
+    assert summary["epochs"] <= 5

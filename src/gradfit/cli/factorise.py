@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .. import _io
+from .._checks import INITS
 from .._factorise import factorise
 from .._steps import OPTIMIZERS
 from ..data import read_matrix
@@ -84,6 +85,13 @@ def add_parser(commands, formatter):
         default="scaledgd",
         help="scaledgd (scaled gradient descent), gd, momentum, adam "
         "or lbfgs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--init",
+        choices=INITS,
+        default="random",
+        help="start: random factors at the scale of A, or spectral, a randomized "
+        "range finder with two power iterations (default: %(default)s)",
     )
     parser.add_argument(
         "--lr",
@@ -170,6 +178,7 @@ def run(args):
                 args.rank,
                 missing=args.missing,
                 optimizer=args.optimizer,
+                init=args.init,
                 lr=args.lr,
                 max_epochs=args.max_epochs,
                 tol=args.tol,
@@ -276,6 +285,7 @@ def summary(result, args, shape, loss, gap):
             "rank": args.rank,
             "missing": args.missing,
             "optimizer": args.optimizer,
+            "init": args.init,
             "lr": args.lr,
             "max_epochs": args.max_epochs,
             "tol": args.tol,
