@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ._steps import OPTIMIZERS
+from ._validate import check_rank
 from .errors import InputError
 
 __all__ = ["Settings", "check_arguments", "check_observed", "prepare_matrix"]
@@ -53,13 +54,7 @@ def check_arguments(
     """
     shape = _check_matrix_type(A)
     m, n = shape
-    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
-        raise TypeError(f"rank must be an int, got {type(rank).__name__}")
-    if not 1 <= rank <= min(m, n):
-        raise InputError(
-            f"rank={rank} is out of range for a {m}x{n} matrix; "
-            f"use 1 <= rank <= min(m, n)={min(m, n)}"
-        )
+    check_rank(rank, m, n)
     if mask is not None:
         _check_mask(mask, shape)
     if missing not in (None, "nan"):

@@ -2,9 +2,16 @@
 
 import math
 
+import numpy as np
+
 from .errors import InputError
 
-__all__ = ["check_learning_rate", "check_positive_int", "is_positive_int"]
+__all__ = [
+    "check_learning_rate",
+    "check_positive_int",
+    "check_rank",
+    "is_positive_int",
+]
 
 
 def is_positive_int(value):
@@ -28,4 +35,15 @@ def check_learning_rate(lr, name="lr"):
     ):
         raise InputError(
             f"{name}={lr!r} is invalid; use a positive finite number such as 0.01"
+        )
+
+
+def check_rank(rank, m, n):
+    """Raise TypeError or InputError unless 1 <= ``rank`` <= min(m, n) for m x n."""
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
+        raise TypeError(f"rank must be an int, got {type(rank).__name__}")
+    if not 1 <= rank <= min(m, n):
+        raise InputError(
+            f"rank={rank} is out of range for a {m}x{n} matrix; "
+            f"use 1 <= rank <= min(m, n)={min(m, n)}"
         )

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import _completion_steps as steps
+from ._validate import check_rank
 from .errors import ConvergenceWarning, DivergenceError, InputError
 from .ratings import Ratings
 
@@ -382,8 +383,8 @@ def fit_completion(
 
 
 def _raise_divergence(lr, epoch, losses, dtype):
-    # Steps with 0 < lr < 2 never raise the objective, so a non-finite value
-    # means that the ratings or the parameters overflowed the dtype.
+    # In exact arithmetic, steps with 0 < lr < 2 never raise the objective, so a
+    # non-finite value means that the ratings or the parameters overflowed.
     dtype_name = str(dtype).replace("torch.", "")
     raise DivergenceError(
         lr,
@@ -442,13 +443,7 @@ def _check_fit_arguments(ratings, rank, l2, max_epochs, tol, lr, dtype, callback
     if len(ratings) == 0:
         raise InputError("no ratings to fit; give at least one")
     m, n = ratings.n_rows, ratings.n_cols
-    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
-        raise TypeError(f"rank must be an int, got {type(rank).__name__}")
-    if not 1 <= rank <= min(m, n):
-        raise InputError(
-            f"rank={rank} is out of range for {m} rows and {n} columns; "
-            f"use 1 <= rank <= min(m, n)={min(m, n)}"
-        )
+    check_rank(rank, m, n)
     if not _is_number(l2) or l2 <= 0:
         raise InputError(f"l2={l2!r} is invalid; use a positive number such as 0.05")
     if (

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from ._validate import check_learning_rate, check_positive_int
+from ._validate import check_learning_rate, check_positive_int, check_rank
 from .errors import DivergenceError, InputError
 
 __all__ = ["gd_factorise_ad", "squared_error", "suggest_learning_rate"]
@@ -130,13 +130,7 @@ def _check_problem(A, rank):
             "cell, or use factorise with missing='nan' to treat NaN as missing"
         )
     m, n = A.shape
-    if isinstance(rank, bool) or not isinstance(rank, int):
-        raise TypeError(f"rank must be an int, got {type(rank).__name__}")
-    if not 1 <= rank <= min(m, n):
-        raise InputError(
-            f"rank={rank} is out of range for a {m}x{n} matrix; "
-            f"use 1 <= rank <= min(m, n)={min(m, n)}"
-        )
+    check_rank(rank, m, n)
     return m, n
 
 
